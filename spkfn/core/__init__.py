@@ -1,0 +1,1 @@
+"""Shared machinery used by every stage: chunked execution, atomic writes, progress, validation."""
