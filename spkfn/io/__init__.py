@@ -31,6 +31,7 @@ from .sorting import (
     spike_trains,
     spike_unit_ids,
     unit_counts,
+    unit_table,
 )
 from .templates import check_templates, templates_from_array
 from .zarr_io import kind_of, read_zarr, write_zarr
@@ -40,7 +41,7 @@ __all__ = [
     "get_traces", "scale_to_uV", "time_coordinate",
     "set_probe", "get_probe", "read_probe", "linear_probe", "tetrode_probe", "neuropixels1_probe",
     "multi_shank_probe",
-    "sorting_from_arrays", "check_sorting", "spike_trains", "spike_unit_ids", "spike_times_s", "unit_counts",
+    "sorting_from_arrays", "check_sorting", "spike_trains", "spike_unit_ids", "spike_times_s", "unit_counts", "unit_table",
     "templates_from_array", "check_templates",
     "read_binary", "write_binary", "read_binary_folder", "read_zarr", "write_zarr", "kind_of",
 ]

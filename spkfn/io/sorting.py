@@ -24,6 +24,7 @@ __all__ = [
     "spike_unit_ids",
     "spike_times_s",
     "unit_counts",
+    "unit_table",
 ]
 
 
@@ -185,3 +186,22 @@ def spike_times_s(sorting: xr.Dataset) -> np.ndarray:
 def unit_counts(sorting: xr.Dataset) -> np.ndarray:
     """Number of spikes per unit, in the order of the ``unit`` coord."""
     return np.bincount(sorting.unit_index.values, minlength=sorting.sizes["unit"])
+
+
+def unit_table(sorting: xr.Dataset):
+    """Unit properties as a ``pandas.DataFrame`` indexed by unit id, with ``num_spikes`` (and
+    ``firing_rate_hz`` when the sorting knows its ``num_samples``).
+
+    >>> s = sorting_from_arrays([10, 20, 30], [1, 1, 2], sampling_frequency=10.0, num_samples=100)
+    >>> unit_table(s)[["num_spikes", "firing_rate_hz"]].values.tolist()
+    [[2.0, 0.2], [1.0, 0.1]]
+    """
+    import pandas as pd
+
+    props = [v for v in sorting.data_vars if sorting[v].dims == ("unit",)]
+    df = sorting[props].to_dataframe() if props else pd.DataFrame(index=pd.Index(sorting.unit.values, name="unit"))
+    df["num_spikes"] = unit_counts(sorting)
+    if "num_samples" in sorting.attrs:
+        df["firing_rate_hz"] = df["num_spikes"] / (sorting.attrs["num_samples"] / float(sorting.attrs["sampling_frequency"]))
+    df.index.name = "unit"
+    return df
