@@ -296,12 +296,14 @@ def save_study_tables(tables: StudyTables, folder) -> dict:
 
 
 def _restore_ids(col: pd.Series) -> pd.Series:
-    """Unit ids back from CSV: empty cells -> None, integral floats (ints next to blanks) -> int."""
+    """Unit ids back from CSV: empty cells -> None, integer-looking values -> int, others str."""
     values = []
-    for v in col.tolist():
+    for v in col.tolist():  # one value per unit row
         if v is None or (isinstance(v, float) and np.isnan(v)):
             values.append(None)
         elif isinstance(v, float) and v.is_integer():
+            values.append(int(v))
+        elif isinstance(v, str) and v.strip().lstrip("-").isdigit():
             values.append(int(v))
         else:
             values.append(v)
@@ -311,7 +313,9 @@ def _restore_ids(col: pd.Series) -> pd.Series:
 def load_study_tables(folder) -> StudyTables:
     """Read the CSV tables written by :func:`save_study_tables`.
 
-    Recording and sorter names are read as strings; unit ids as written (ints stay ints).
+    Recording and sorter names are read as strings. Unit ids (``gt_unit``, ``tested_unit``) that
+    look like integers are read as ints, the others as strings, empty cells as None (CSV keeps no
+    types: a string id such as ``"7"`` comes back as the int 7).
     """
     folder = Path(folder)
     out = {}
