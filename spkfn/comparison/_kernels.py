@@ -55,19 +55,25 @@ def match_count_matrix(t1, ui1, t2, ui2, n_units1, n_units2, delta):
 
 
 @njit(nogil=True, cache=True)
-def label_spikes(t1, ui1, t2, ui2, match12, n_units1, delta):
-    """Per-spike labels and partners for a unit matching ``match12`` (unit index or -1).
+def label_spikes(t1, ui1, t2, ui2, match12, n_units1, n_units2, delta):
+    """Per-spike labels, partners and confusion counts for a unit matching ``match12`` (index or -1).
 
     Pass 1: for each matched unit pair, the greedy matching of its spikes -> ``TP`` on both sides.
     Pass 2: the remaining spikes of sorting 1 (``FN``) are matched greedily with the remaining
     spikes of sorting 2 (``FP``) of any unit -> ``CL`` (classification errors) on both sides.
-    ``partner1[i]`` is the index in sorting 2 of the spike matched to spike ``i`` (or -1).
+
+    Returns ``lab1``, ``lab2`` (int8 codes), ``partner1`` (index in sorting 2 of the spike matched
+    to each spike of sorting 1, or -1), ``cl[u, v]`` (CL spikes of unit ``u`` paired with a spike
+    of unit ``v``), ``miss1[u]`` and ``miss2[v]`` (spikes neither TP nor CL).
     """
     n1 = t1.size
     n2 = t2.size
     lab1 = np.zeros(n1, dtype=np.int8)
     lab2 = np.zeros(n2, dtype=np.int8)
     partner1 = np.full(n1, -1, dtype=np.int64)
+    cl = np.zeros((n_units1, n_units2), dtype=np.int64)
+    miss1 = np.zeros(n_units1, dtype=np.int64)
+    miss2 = np.zeros(n_units2, dtype=np.int64)
     last = np.full(n_units1, -1, dtype=np.int64)
     start = 0
     for i in range(n1):
@@ -95,14 +101,22 @@ def label_spikes(t1, ui1, t2, ui2, match12, n_units1, delta):
         while start < n2 and t2[start] < a - delta:
             start += 1
         j = start
+        found = False
         while j < n2 and t2[j] <= a + delta:
             if lab2[j] == MISS:
                 lab1[i] = CL
                 lab2[j] = CL
                 partner1[i] = j
+                cl[ui1[i], ui2[j]] += 1
+                found = True
                 break
             j += 1
-    return lab1, lab2, partner1
+        if not found:
+            miss1[ui1[i]] += 1
+    for j in range(n2):
+        if lab2[j] == MISS:
+            miss2[ui2[j]] += 1
+    return lab1, lab2, partner1, cl, miss1, miss2
 
 
 @njit(nogil=True, cache=True)
@@ -142,28 +156,3 @@ def collision_counts(t, ui, is_tp, n_units, max_lag, n_bins):
                 tp[v, u, c] += 1
     return total, tp
 
-
-@njit(nogil=True, cache=True)
-def confusion_counts(lab1, ui1, lab2, ui2, partner1, n_units1, n_units2):
-    """Spike counts of the confusion matrix from the labels of :func:`label_spikes`.
-
-    Returns ``tp1[u]`` (TP spikes of GT unit ``u``), ``cl[u, v]`` (CL spikes of GT unit ``u``
-    paired with a spike of tested unit ``v``), ``miss1[u]`` (spikes of ``u`` neither TP nor CL)
-    and ``miss2[v]`` (spikes of tested unit ``v`` neither TP nor CL).
-    """
-    tp1 = np.zeros(n_units1, dtype=np.int64)
-    miss1 = np.zeros(n_units1, dtype=np.int64)
-    cl = np.zeros((n_units1, n_units2), dtype=np.int64)
-    miss2 = np.zeros(n_units2, dtype=np.int64)
-    for i in range(lab1.size):
-        u = ui1[i]
-        if lab1[i] == TP:
-            tp1[u] += 1
-        elif lab1[i] == CL:
-            cl[u, ui2[partner1[i]]] += 1
-        else:
-            miss1[u] += 1
-    for j in range(lab2.size):
-        if lab2[j] == MISS:
-            miss2[ui2[j]] += 1
-    return tp1, cl, miss1, miss2

@@ -265,8 +265,8 @@ def compare_to_ground_truth(
 
     t1, ui1 = gt_sorting.sample_index.values.astype(np.int64, copy=False), gt_sorting.unit_index.values.astype(np.int64, copy=False)
     t2, ui2 = sorting.sample_index.values.astype(np.int64, copy=False), sorting.unit_index.values.astype(np.int64, copy=False)
-    lab1, lab2, partner1 = _kernels.label_spikes(t1, ui1, t2, ui2, match12, len(gt_ids), delta_frames)
-    _, cl, miss1, miss2 = _kernels.confusion_counts(lab1, ui1, lab2, ui2, partner1, len(gt_ids), len(tested_ids))
+    lab1, lab2, _, cl, miss1, miss2 = _kernels.label_spikes(t1, ui1, t2, ui2, match12, len(gt_ids),
+                                                            len(tested_ids), delta_frames)
 
     counts = _counts_table(gt_ids, tested_ids, match12, counts_m, n1, n2, scores, cl.sum(axis=1))
     performance = performance_from_counts(counts)

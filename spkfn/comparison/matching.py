@@ -127,7 +127,8 @@ def match_spikes(train1, train2, *, delta_frames: int) -> SpikeMatch:
     delta_frames = check_int("delta_frames", delta_frames, min_value=0)
     ui1 = np.zeros(t1.size, dtype=np.int64)
     ui2 = np.zeros(t2.size, dtype=np.int64)
-    lab1, lab2, partner = _kernels.label_spikes(t1, ui1, t2, ui2, np.zeros(1, dtype=np.int64), 1, delta_frames)
+    lab1, lab2, partner, _, _, _ = _kernels.label_spikes(t1, ui1, t2, ui2, np.zeros(1, dtype=np.int64), 1, 1,
+                                                          delta_frames)
     i1 = np.flatnonzero(lab1 == _kernels.TP)
     pairs = np.column_stack([i1, partner[i1]]).astype(np.int64)
     labels1 = np.where(lab1 == _kernels.TP, "TP", "FN")

@@ -408,7 +408,7 @@ def consensus_sorting(multi: MultiSorterComparison, sortings, *, min_agreement_c
             st2 = _train(named[e["sorter2"]], e["unit2"])
             z1 = np.zeros(st1.size, np.int64)
             z2 = np.zeros(st2.size, np.int64)
-            lab1, lab2, _ = _kernels.label_spikes(st1, z1, st2, z2, np.zeros(1, np.int64), 1, delta_frames)
+            lab1, lab2, _, _, _, _ = _kernels.label_spikes(st1, z1, st2, z2, np.zeros(1, np.int64), 1, 1, delta_frames)
             if spike_train_mode == "union":
                 st = np.sort(np.concatenate([st1, st2[lab2 != _kernels.TP]]))
             else:
