@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import maximum_bipartite_matching
 
 from spkfn.io import sorting_from_arrays
 
@@ -46,3 +48,12 @@ def gt_and_tested(seed: int, *, n_gt: int = 12, n_spikes: int = 400, duration: i
     tested_s = sorting_from_arrays(np.concatenate(tested), np.repeat(ids, [x.size for x in tested]),
                                    sampling_frequency=FS, unit_ids=ids)
     return gt_s, tested_s
+
+
+def max_matching_size(t1, t2, delta) -> int:
+    """Reference: maximum bipartite matching of spikes within delta (scipy), independent of spkfn."""
+    if len(t1) == 0 or len(t2) == 0:
+        return 0
+    adj = np.abs(np.subtract.outer(np.asarray(t1), np.asarray(t2))) <= delta
+    match = maximum_bipartite_matching(csr_matrix(adj.astype(np.int8)), perm_type="column")
+    return int(np.sum(match >= 0))

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import xarray as xr
-from cmp_synth import FS, gt_and_tested
+from cmp_synth import FS, gt_and_tested, max_matching_size
 
-from spkfn.comparison import agreement_matrix, best_matching, hungarian_matching, match_spikes
+from spkfn.comparison import agreement_matrix, best_matching, hungarian_matching
 from spkfn.io import sorting_from_arrays, spike_trains
 
 
@@ -44,7 +44,7 @@ def test_counts_equal_per_pair_maximum_matching(seed):
     gt, tested = gt_and_tested(seed, n_gt=8, n_spikes=150, duration=300_000, refractory=5)
     agr = agreement_matrix(gt, tested, delta_ms=0.4)
     tr1, tr2 = spike_trains(gt), spike_trains(tested)
-    expected = np.array([[match_spikes(tr1[u1], tr2[u2], delta_frames=12).num_matches for u2 in tr2] for u1 in tr1])
+    expected = np.array([[max_matching_size(tr1[u1], tr2[u2], 12) for u2 in tr2] for u1 in tr1])
     np.testing.assert_array_equal(agr.match_count.values, expected)
 
 
@@ -116,3 +116,29 @@ def test_negative_spike_times():
 def test_not_a_sorting():
     with pytest.raises(ValueError, match="xarray.Dataset"):
         agreement_matrix(np.array([1, 2]), _good())
+
+
+# -- properties (hypothesis) -------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+spikes = st.lists(st.tuples(st.integers(0, 300), st.integers(0, 3)), max_size=60)
+
+
+@settings(max_examples=60, deadline=None)
+@given(spikes, spikes, st.sampled_from([0.0, 0.1, 0.4, 1.0]))
+def test_properties(sp1, sp2, delta_ms):
+    s1 = sorting_from_arrays([t for t, _ in sp1], [u for _, u in sp1], sampling_frequency=FS, unit_ids=[0, 1, 2, 3])
+    s2 = sorting_from_arrays([t for t, _ in sp2], [u for _, u in sp2], sampling_frequency=FS, unit_ids=[0, 1, 2, 3])
+    a = agreement_matrix(s1, s2, delta_ms=delta_ms)
+    b = agreement_matrix(s2, s1, delta_ms=delta_ms)
+    np.testing.assert_array_equal(a.match_count.values, b.match_count.values.T)
+    m = a.match_count.values
+    assert np.all(m <= np.minimum.outer(a.num_spikes1.values, a.num_spikes2.values))
+    assert np.all((a.values >= 0) & (a.values <= 1))
+    tr1, tr2 = spike_trains(s1), spike_trains(s2)
+    d = a.attrs["delta_frames"]
+    for u1 in range(4):
+        for u2 in range(4):
+            assert m[u1, u2] == max_matching_size(tr1[u1], tr2[u2], d)

@@ -247,3 +247,26 @@ def test_bad_sortings():
     bad["sample_index"] = ("spike", gt.sample_index.values[::-1].copy())
     with pytest.raises(ValueError, match="gt_sorting: .*not sorted"):
         compare_to_ground_truth(bad, tested)
+
+
+def test_delta_boundary_at_sorting_level():
+    gt = sorting_from_arrays([1000, 5000], [0, 0], sampling_frequency=FS)
+    at = sorting_from_arrays([1012, 4988], [0, 0], sampling_frequency=FS)  # exactly 12 samples away
+    past = sorting_from_arrays([1013, 4987], [0, 0], sampling_frequency=FS)
+    assert compare_to_ground_truth(gt, at).counts.loc[0, "tp"] == 2
+    res = compare_to_ground_truth(gt, past, match_score=0.0)
+    assert res.counts.loc[0, "tp"] == 0 and res.agreement.values[0, 0] == 0.0
+
+
+def test_tie_between_duplicate_units():
+    # tested "a" and "b" are the same unit found twice: equal scores; the first is matched and the
+    # duplicate is redundant
+    gt = sorting_from_arrays(np.concatenate([K * 1000, K * 1000 + 300]), np.repeat([0, 1], 10), sampling_frequency=FS)
+    t = sorting_from_arrays(np.concatenate([K * 1000, K * 1000 + 1, K * 1000 + 300]), np.repeat(["a", "b", "c"], 10),
+                            sampling_frequency=FS)
+    res = compare_to_ground_truth(gt, t, exhaustive_gt=True)
+    assert res.agreement.values[0, 0] == res.agreement.values[0, 1] == 1.0
+    assert res.matching == {0: "a", 1: "c"}
+    assert res.best_gt_matching == {"a": 0, "b": 0, "c": 1}
+    assert res.redundant_units == ["b"] and res.bad_units == ["b"] and res.false_positive_units == []
+    assert res.well_detected_units == ["a", "c"]

@@ -2,20 +2,10 @@
 
 import numpy as np
 import pytest
+from cmp_synth import max_matching_size
 from scipy.optimize import linear_sum_assignment
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import maximum_bipartite_matching
 
 from spkfn.comparison import delta_frames_from_ms, match_spikes
-
-
-def max_matching_size(t1, t2, delta):
-    """Reference: maximum bipartite matching of spikes within delta (scipy)."""
-    if len(t1) == 0 or len(t2) == 0:
-        return 0
-    adj = np.abs(np.subtract.outer(np.asarray(t1), np.asarray(t2))) <= delta
-    match = maximum_bipartite_matching(csr_matrix(adj.astype(np.int8)), perm_type="column")
-    return int(np.sum(match >= 0))
 
 
 def test_exact_counts_hand_built():

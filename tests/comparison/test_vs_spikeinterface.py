@@ -98,3 +98,16 @@ def test_deliberate_difference_delta_rounding():
     ref = GroundTruthComparison(to_si(gt), to_si(tested), delta_time=0.3)
     assert ours.params["delta_frames"] == 6 and ref.delta_frames == 5
     assert ours.counts.loc[0, "tp"] == 1 and ref.match_event_count.values[0, 0] == 0
+
+
+def test_ties_equal_spikeinterface():
+    k = np.arange(1, 11) * 1000
+    gt = sorting_from_arrays(np.concatenate([k, k + 300]), np.repeat([0, 1], 10), sampling_frequency=FS)
+    tested = sorting_from_arrays(np.concatenate([k, k + 1, k + 300, k + 302]), np.repeat([5, 6, 7, 8], 10),
+                                 sampling_frequency=FS)
+    ours = compare_to_ground_truth(gt, tested, exhaustive_gt=True)
+    ref = GroundTruthComparison(to_si(gt), to_si(tested), exhaustive_gt=True)
+    assert ours.hungarian_matching == _ids(ref.hungarian_match_12)
+    assert ours.best_gt_matching == _ids(ref.best_match_21)
+    assert ours.redundant_units == list(ref.get_redundant_units()) == [6, 8]
+    assert ours.bad_units == list(ref.get_bad_units())
