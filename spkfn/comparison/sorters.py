@@ -416,11 +416,12 @@ def consensus_sorting(multi: MultiSorterComparison, sortings, *, min_agreement_c
         times.append(st)
         labels.append(np.full(st.size, cu, dtype=np.int64))
     unit_ids = keep.index.to_numpy(dtype=np.int64)
+    lengths = {named[n].attrs.get("num_samples") for n in names}
     out = sorting_from_arrays(
         np.concatenate(times) if times else np.zeros(0, np.int64),
         np.concatenate(labels) if labels else np.zeros(0, np.int64),
         sampling_frequency=fs, unit_ids=unit_ids,
-        num_samples=first.attrs.get("num_samples"), t_start_s=first.attrs.get("t_start_s", 0.0),
+        num_samples=lengths.pop() if len(lengths) == 1 else None, t_start_s=first.attrs.get("t_start_s", 0.0),
     )
     out["agreement_number"] = ("unit", keep["agreement_number"].to_numpy(dtype=np.int64))
     out["avg_agreement"] = ("unit", keep["avg_agreement"].to_numpy(dtype=np.float64))
