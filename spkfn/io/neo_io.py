@@ -468,17 +468,124 @@ def _hint_for(exc: BaseException, fmt: str) -> str:
         return " Put channels that share a sampling rate in their own folder, or choose them with neo_kwargs={'include_filenames': [...]}."
     if fmt == "intan" and "custom_channel_name" in text:
         return (" This is a known neo bug with RHD files that store temperature-sensor channels (RHD v1.x); "
-                "until neo fixes it, convert the file with Intan's own loader and read the amplifier data "
-                "with spkfn.io.read_binary.")
+                "convert the file with Intan's own loader and read the amplifier data with spkfn.io.read_binary.")
     if fmt == "plexon" and "bl_header" in text:
         return " neo cannot parse this PLX header (no continuous-data block was found); the file may hold no continuous signals."
     return ""
+
+
+class _IntanHeaderAttached:
+    """A small RawIO-like reader for header-attached Intan files whose header neo parses but rejects.
+
+    neo 0.14's ``IntanRawIO.parse_header`` fails with ``KeyError: 'custom_channel_name'`` on RHD
+    files with temperature-sensor channels (RHD v1.x), after its own header parser
+    (``neo.rawio.intanrawio.read_rhd``/``read_rhs``) has read the header correctly. This class
+    takes that parser's result (channels, gains, the per-block record layout) and reads the
+    analog channels from a memmap of the data blocks; digital words are left out. The layout is
+    checked on the first and last blocks' timestamps before any trace is trusted.
+    """
+
+    def __init__(self, filename: str):
+        self.filename = filename
+
+    def has_buffer_description_api(self) -> bool:
+        return False
+
+    def parse_header(self) -> None:
+        from neo.rawio import baserawio
+        from neo.rawio import intanrawio as ir
+
+        path = Path(self.filename)
+        if path.suffix.lower() == ".rhs":
+            info, chans, dtype, header_size, _, _ = ir.read_rhs(path, "header-attached")
+            stream_names = ir.stream_id_to_stream_name_rhs
+        else:
+            info, chans, dtype, header_size, _, _ = ir.read_rhd(path, "header-attached")
+            stream_names = ir.stream_id_to_stream_name_rhd
+        dtype = np.dtype(dtype)
+        payload = path.stat().st_size - header_size
+        if payload % dtype.itemsize:
+            raise ValueError(f"{path.name}: {payload} data bytes are not a whole number of {dtype.itemsize}-byte data blocks.")
+        self._mm = np.memmap(path, dtype=dtype, mode="r", offset=header_size)
+        n_blocks = self._mm.shape[0]
+        ts = self._mm["timestamp"]
+        per_block_ts = int(np.prod(dtype["timestamp"].shape))
+        if n_blocks and int(ts[-1].reshape(-1)[-1]) - int(ts[0].reshape(-1)[0]) != n_blocks * per_block_ts - 1:
+            raise ValueError(f"{path.name}: data-block timestamps are not contiguous; the block layout is not the expected one.")
+        fields = set(dtype.names)
+        rows, self._fields, self._per_block = [], {}, {}
+        for c in chans:
+            name = c["native_channel_name"]
+            if name not in fields:
+                continue  # digital words, packed per stream
+            sid = str(int(c["signal_type"]))
+            rows.append((c.get("custom_channel_name", name), name, float(c["sampling_rate"]), str(dtype[name].base),
+                         c["units"], float(c["gain"]), float(c["offset"]), sid, ""))
+            self._fields.setdefault(sid, []).append(name)
+            self._per_block[sid] = int(np.prod(dtype[name].shape))
+        sids = sorted(self._fields, key=int)
+        streams = np.array([(stream_names.get(s, "temperature sensor" if s == "20" else s), s, "") for s in sids],
+                           dtype=baserawio._signal_stream_dtype)
+        self._n_blocks = n_blocks
+        self.header = {
+            "nb_block": 1, "nb_segment": [1],
+            "signal_buffers": np.array([], dtype=baserawio._signal_buffer_dtype),
+            "signal_streams": streams,
+            "signal_channels": np.array(rows, dtype=baserawio._signal_channel_dtype),
+            "spike_channels": np.array([], dtype=baserawio._spike_channel_dtype),
+            "event_channels": np.array([], dtype=baserawio._event_channel_dtype),
+        }
+
+    def block_count(self) -> int:
+        return 1
+
+    def segment_count(self, block_index: int) -> int:
+        return 1
+
+    def get_signal_size(self, block_index: int, seg_index: int, stream_index: int) -> int:
+        return self._n_blocks * self._per_block[str(self.header["signal_streams"]["id"][stream_index])]
+
+    def get_signal_t_start(self, block_index: int, seg_index: int, stream_index: int) -> float:
+        return 0.0  # as neo's IntanRawIO
+
+    def get_analogsignal_chunk(self, block_index=0, seg_index=0, i_start=None, i_stop=None, stream_index=0,
+                               channel_indexes=None):
+        sid = str(self.header["signal_streams"]["id"][stream_index])
+        k = self._per_block[sid]
+        fields = np.asarray(self._fields[sid])
+        if channel_indexes is not None:
+            fields = np.atleast_1d(fields[channel_indexes])
+        i_start = 0 if i_start is None else int(i_start)
+        i_stop = self.get_signal_size(0, 0, stream_index) if i_stop is None else int(i_stop)
+        b0, b1 = i_start // k, -(-i_stop // k)
+        s0 = i_start - b0 * k
+        out = np.empty((i_stop - i_start, fields.size), dtype=self._mm.dtype[fields[0]].base)
+        for j, name in enumerate(fields):  # one strided copy per channel
+            out[:, j] = self._mm[name][b0:b1].reshape(-1)[s0:s0 + i_stop - i_start]
+        return out
 
 
 def _parse(cls, spec: dict, path: Path, fmt: str):
     try:
         reader = cls(**spec)
         reader.parse_header()
+    except KeyError as e:
+        name = Path(str(spec.get("filename", ""))).name.lower()
+        if cls.__name__ == "IntanRawIO" and "custom_channel_name" in str(e) and name not in ("info.rhd", "info.rhs"):
+            try:
+                reader = _IntanHeaderAttached(spec["filename"])
+                reader.parse_header()
+            except Exception as e2:  # noqa: BLE001 - report neo's error, which is the real cause
+                raise NeoReadError(
+                    f"neo's IntanRawIO could not read {str(path)!r} (format 'intan'): KeyError: {e}; spkfn's "
+                    f"fallback failed too ({type(e2).__name__}: {e2})." + _hint_for(e, fmt)) from e
+            logger.warning("%s: neo's IntanRawIO fails on this file (KeyError %s, a temperature-sensor channel); "
+                           "read with spkfn's header-attached fallback over neo's header parser.", path.name, e)
+            return reader
+        raise NeoReadError(
+            f"neo's {cls.__name__} could not read {str(path)!r} (format {fmt!r}): {type(e).__name__}: {e}."
+            + _hint_for(e, fmt)
+        ) from e
     except Exception as e:  # neo raises many types for a broken file: wrap them all with context
         raise NeoReadError(
             f"neo's {cls.__name__} could not read {str(path)!r} (format {fmt!r}): {type(e).__name__}: {str(e).rstrip('. ')}."
@@ -654,6 +761,7 @@ class _NeoTraces:
                  stream_index: int, channel_indexes: np.ndarray, num_stream_channels: int, num_samples: int,
                  dtype):
         self._reader = reader
+        self._cls = type(reader)  # re-opened from this class after unpickling
         self._rawio_name = rawio_name
         self._spec = dict(spec)
         self._block = int(block_index)
@@ -671,8 +779,7 @@ class _NeoTraces:
 
     def _rawio(self):
         if self._reader is None:
-            cls = _rawio_classes()[self._rawio_name]
-            reader = cls(**self._spec)
+            reader = self._cls(**self._spec)
             reader.parse_header()
             self._reader = reader
         return self._reader
@@ -723,18 +830,17 @@ class _NeoTraces:
             out = np.empty((0 if hi <= lo else hi - lo, sel.size), dtype=self.dtype)
         else:
             reader = self._rawio()
-            own = _CHUNK_READERS.get(self._rawio_name)
+            own = _CHUNK_READERS.get(self._cls.__name__)
             raw = own(reader, self._stream, lo, hi, sel) if own is not None else None
             if raw is None:
                 raw = reader.get_analogsignal_chunk(
                     block_index=self._block, seg_index=self._seg, i_start=lo, i_stop=hi,
                     stream_index=self._stream, channel_indexes=self._neo_channels(sel),
                 )
+            # memmap-based RawIOs return read-only views (like spkfn.io.read_binary): no copy here
             out = np.asarray(raw)
             if out.dtype != self.dtype:
                 out = out.astype(self.dtype)
-            if not out.flags.writeable:  # a view on a read-only memmap: hand out an owned copy
-                out = out.copy()
         out = out[post_t]
         if scalar_channel:
             out = out[..., 0]
@@ -1017,7 +1123,15 @@ def read_neo(
             f"probe must be None (the files' probe), False (none), a probeinterface Probe/ProbeGroup or a probe "
             f"file path; got {type(probe).__name__}."
         )
+    p = Path(path)
+    if (p.is_file() and stream is None and not neo_kwargs and _spikeglx_stream_from_name(p.name)
+            and (format is None or _normalise_format(format) == "spikeglx")):
+        # one SpikeGLX file names its stream (and gate/trigger segment)
+        return read_spikeglx(p, stream=None, segment_index=segment_index, probe=probe, exclude_sync=exclude_sync,
+                             chunk_size=chunk_size)
     opened = _open(path, format, neo_kwargs)
+    if stream is None and opened.fmt == "openephys_binary" and p.is_file() and p.name == "continuous.dat":
+        stream = p.parent.name  # continuous/<stream folder>/continuous.dat
     return _recording_from_opened(opened, stream=stream, segment_index=segment_index, block_index=block_index,
                                   probe=probe, exclude_sync=exclude_sync, chunk_size=chunk_size)
 
@@ -1097,7 +1211,7 @@ def _recording_from_opened(opened: _Opened, *, stream, segment_index: int, block
                          asarray=False, meta=np.empty((0, 0), dtype=dtype))
     source = {
         "format": opened.fmt,
-        "rawio": opened.rawio_name,
+        "rawio": type(reader).__name__,
         "path": str(Path(spec.get("filename") or spec.get("dirname") or opened.path).resolve()),
         "stream": str(sid),
         "stream_name": sname,
