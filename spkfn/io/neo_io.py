@@ -382,9 +382,6 @@ def _rawbinary_specs(path: Path, neo_kwargs: dict) -> tuple[Path, list[dict]]:
             kwargs["dtype"] = str(info["dtype"])
         if isinstance(shape, list) and len(shape) == 2:
             kwargs["nb_channel"] = int(shape[1])
-        for ours, theirs in (("signal_gain", "gain"), ("signal_offset", "offset"), ("bytesoffset", "offset_bytes")):
-            if theirs in info:
-                kwargs[ours] = info[theirs]
     kwargs.update(neo_kwargs)
     missing = [k for k in ("dtype", "sampling_rate", "nb_channel") if k not in kwargs]
     if missing:
@@ -394,7 +391,7 @@ def _rawbinary_specs(path: Path, neo_kwargs: dict) -> tuple[Path, list[dict]]:
             "neo_kwargs={'dtype': 'int16', 'sampling_rate': 30000.0, 'nb_channel': 32}; "
             "spkfn.io.read_binary also opens flat binary files."
         )
-    return (path if path.is_dir() else path), [{"filename": str(f), **kwargs} for f in files]
+    return path, [{"filename": str(f), **kwargs} for f in files]
 
 
 def _default_specs(fmt: str, path_arg: str, path: Path, neo_kwargs: dict) -> tuple[Path, dict]:
@@ -1140,6 +1137,11 @@ def _recording_from_opened(opened: _Opened, *, stream, segment_index: int, block
                            exclude_sync: bool, chunk_size: int | None) -> xr.DataArray:
     import neo
 
+    check_bool("exclude_sync", exclude_sync)
+    segment_index = check_int("segment_index", segment_index, min_value=0)
+    block_index = check_int("block_index", block_index, min_value=0)
+    if chunk_size is not None:
+        chunk_size = check_int("chunk_size", chunk_size, min_value=1)
     n_blocks = opened.block_count()
     if block_index >= n_blocks:
         raise ValueError(
@@ -1363,6 +1365,13 @@ def read_intan(file, *, stream: str | int | None = "amplifier", probe=None,
     -------
     xarray.DataArray
         uint16 (RHD amplifiers) with ``gain_to_uV`` 0.195 and ``offset_to_uV`` -6389.76.
+
+    Notes
+    -----
+    neo 0.14 cannot open RHD v1.x files that store temperature-sensor channels
+    (``KeyError: 'custom_channel_name'``). For those header-attached files spkfn reads the header
+    with neo's own RHD/RHS header parser and the analog channels from a memmap of the data blocks
+    (``attrs["source"]["rawio"]`` is then ``"_IntanHeaderAttached"``; a warning is logged).
 
     Examples
     --------
