@@ -511,3 +511,15 @@ def test_locked_reader_gives_same_values(shared_data, monkeypatch):
     locked = read_neo(folder, chunk_size=5000)
     with dask.config.set(scheduler="threads", num_workers=4):
         np.testing.assert_array_equal(locked.values, free)
+
+
+def test_neo_recording_round_trips_through_zarr(shared_data, tmp_path):
+    from spkfn.io import read_zarr, write_zarr
+
+    rec = read_spikeglx(shared_data("spikeglx_noise4sam_truncated") / "Noise4Sam_g0", chunk_size=500)
+    back = read_zarr(write_zarr(rec, tmp_path / "r.zarr", progress=False))
+    np.testing.assert_array_equal(back.values, rec.values)
+    assert back.attrs["source"] == rec.attrs["source"]
+    assert float(back.time[0]) == pytest.approx(float(rec.time[0]))
+    np.testing.assert_array_equal(back.y.values, rec.y.values)
+    assert back.channel_name.values.tolist() == rec.channel_name.values.tolist()
