@@ -1,0 +1,47 @@
+"""numba kernels of the generator (private): adding spikes to a chunk, sparse spatial mixing."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, cache=True)
+def add_spikes(out, start, spike_samples, template_rows, bank, bank_channels, bank_units, nbefore):
+    """Add ``bank[template_rows[i]]`` at ``spike_samples[i] - nbefore - start`` into ``out`` in place.
+
+    ``out`` is ``(n, n_channels)`` float32; ``bank`` is ``(n_templates, n_samples, max_ch)``;
+    ``bank_channels[bank_units[row], j]`` is the channel of column ``j`` (``-1`` pads the end).
+    Spikes are added in the given order, so each output sample receives its terms in the same
+    order whatever chunk it belongs to (bit-identical results across chunkings).
+    """
+    n_out = out.shape[0]
+    n_t = bank.shape[1]
+    n_c = bank.shape[2]
+    for i in range(spike_samples.shape[0]):
+        row = template_rows[i]
+        u = bank_units[row]
+        t0 = spike_samples[i] - nbefore - start
+        k0 = max(0, -t0)
+        k1 = min(n_t, n_out - t0)
+        for k in range(k0, k1):
+            r = t0 + k
+            for j in range(n_c):
+                c = bank_channels[u, j]
+                if c < 0:
+                    break
+                out[r, c] += bank[row, k, j]
+
+
+@njit(nogil=True, cache=True)
+def sparse_mix(z, indptr, indices, data):
+    """``out[t, i] = sum_k data[k] * z[t, indices[k]]`` over row ``i`` of a CSR matrix (float32)."""
+    n, n_ch = z.shape
+    out = np.empty((n, indptr.shape[0] - 1), dtype=np.float32)
+    for t in range(n):
+        for i in range(indptr.shape[0] - 1):
+            acc = np.float32(0.0)
+            for k in range(indptr[i], indptr[i + 1]):
+                acc += data[k] * z[t, indices[k]]
+            out[t, i] = acc
+    return out
