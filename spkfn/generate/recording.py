@@ -496,8 +496,9 @@ def ground_truth_recording(
         return x
 
     sizes = tuple(int(b - a) for a, b in zip(range(0, n, chunk), [*range(chunk, n, chunk), n], strict=True))
+    # Same data => same name; the chunking is part of it (dask keys are (name, chunk, 0)).
     name = "spkfn-generate-" + tokenize(json.dumps(params, sort_keys=True), json.dumps(probe_obj.to_dict(
-        array_as_list=True), sort_keys=True, default=str))
+        array_as_list=True), sort_keys=True, default=str), chunk)
     traces = da.map_blocks(_block, chunks=(sizes, (n_ch,)), dtype=np.dtype(dtype),
                            meta=np.empty((0, 0), dtype=dtype), name=name)
     recording = from_array(traces, sampling_frequency=fs, probe=probe_obj, channel_ids=channel_ids,

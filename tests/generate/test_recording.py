@@ -320,3 +320,12 @@ def test_bad_input(kwargs, match):
     kw = {"duration_s": 1.0, "num_units": 2, **kwargs}
     with pytest.raises(ValueError, match=match):
         ground_truth_recording(**kw)
+
+
+def test_lazy_arithmetic_across_chunkings():
+    kw = dict(duration_s=0.5, num_units=3, seed=0)
+    a = ground_truth_recording(chunk_size=1000, **kw)[0]
+    b = ground_truth_recording(chunk_size=3001, **kw)[0]
+    assert float(np.abs((a.data - b.data)).max().compute()) == 0.0
+    c = ground_truth_recording(chunk_size=1000, **{**kw, "seed": 1})[0]
+    assert a.data.name != c.data.name
