@@ -105,7 +105,7 @@ def main(argv=None):
         print("SpikeInterface not importable: its column is skipped.")
     results = {}
     print(f"{T:g} s x 384 channels x {U} units at 30 kHz ({T * 30000 * 384 / 1e6:.0f} M samples)")
-    print(f"| case | setup (s) | traces (s) | total (s) | ns / sample | peak traced MB | spikes |")
+    print("| case | setup (s) | traces (s) | total (s) | ns / sample | peak traced MB | spikes |")
     print("|---|---|---|---|---|---|---|")
     for name, fn in cases:
         r = fn()

@@ -182,7 +182,7 @@ def poisson_spike_trains(*, num_units: int, duration_s: float, sampling_frequenc
 
     Unit ``u`` fires at a rate drawn log-uniformly in ``firing_rate_hz`` (stored as the
     ``firing_rate_hz`` unit property); its inter-spike intervals in samples are
-    ``R + G - 1`` with ``R = ceil(refractory_ms * fs / 1000)`` and ``G`` geometric of mean
+    ``R + G - 1`` with ``R = max(1, ceil(refractory_ms * fs / 1000))`` and ``G`` geometric of mean
     ``fs / rate - R + 1`` (the sampled analogue of a dead-time Poisson process), so no two
     spikes of a unit are closer than ``refractory_ms`` and the mean rate is exactly the drawn one.
     These are the trains :func:`ground_truth_recording` plants (before it drops the spikes whose
@@ -231,7 +231,8 @@ def poisson_spike_trains(*, num_units: int, duration_s: float, sampling_frequenc
 def _check_refractory(refractory_ms, max_rate_hz: float, fs: float) -> int:
     r = check_number("refractory_ms", refractory_ms, min_value=0)
     mean_isi_ms = 1000.0 / max_rate_hz
-    refr = int(math.ceil(r * fs / 1000.0 - 1e-9))
+    # At least one sample: a unit never fires twice in the same sample.
+    refr = max(1, int(math.ceil(r * fs / 1000.0 - 1e-9)))
     if r >= mean_isi_ms or refr > fs / max_rate_hz:
         raise ValueError(
             f"refractory_ms={refractory_ms} must be shorter than the mean inter-spike interval of the fastest "
@@ -346,7 +347,7 @@ def ground_truth_recording(
         The planted spikes (sample of each trough on the unit's best channel), with unit
         properties ``x_um``, ``y_um``, ``z_um`` (reference position), ``amplitude_uV`` (trough
         depth on the best channel, > 0), ``snr`` (``amplitude_uV / noise_uV`` of that channel),
-        ``firing_rate_hz`` (the drawn rate), ``best_channel`` (index), ``best_channel_id``,
+        ``firing_rate_hz`` (the drawn rate), ``best_channel`` (index), ``best_channel_id``, ``group``,
         ``cell_type`` (``"narrow"``/``"broad"``), ``trough_to_peak_ms``; per spike
         ``displacement_um`` (grid displacement used); attrs ``num_samples``, ``noise_uV``,
         ``seed``, ``generator_params`` and ``drift`` (JSON of the realised drift, ``"null"`` without).
@@ -514,6 +515,7 @@ def ground_truth_recording(
         z_um=("unit", units.positions[:, 2]), amplitude_uV=("unit", amplitude),
         snr=("unit", amplitude / noise[best]), firing_rate_hz=("unit", units.rates),
         best_channel=("unit", best.astype(np.int64)), best_channel_id=("unit", channel_ids[best].astype(str)),
+        group=("unit", groups[best].astype(np.int64)),
         cell_type=("unit", np.array([s.cell_type for s in units.shapes])), trough_to_peak_ms=("unit", ttp),
     )
     gt.attrs.update({"noise_uV": params["noise_uV"], "seed": seed, "generator_params": json.dumps(params),

@@ -256,6 +256,7 @@ def test_probes_and_shanks():
     assert rec.sizes["channel"] == 64
     groups = rec.coords["group"].values[gt.best_channel.values]
     assert np.unique(groups).size >= 3
+    np.testing.assert_array_equal(gt.group.values, groups)
     rec, gt, _ = ground_truth_recording(duration_s=0.5, num_units=3, probe=tetrode_probe(), seed=1)
     assert rec.sizes["channel"] == 4
     rec, gt, _ = ground_truth_recording(duration_s=0.5, num_units=5, probe="neuropixels1", num_channels=96, seed=1)
@@ -326,6 +327,12 @@ def test_lazy_arithmetic_across_chunkings():
     kw = dict(duration_s=0.5, num_units=3, seed=0)
     a = ground_truth_recording(chunk_size=1000, **kw)[0]
     b = ground_truth_recording(chunk_size=3001, **kw)[0]
-    assert float(np.abs((a.data - b.data)).max().compute()) == 0.0
+    assert float(np.abs(a.data - b.data).max().compute()) == 0.0
     c = ground_truth_recording(chunk_size=1000, **{**kw, "seed": 1})[0]
     assert a.data.name != c.data.name
+
+
+def test_zero_refractory_never_two_spikes_of_a_unit_in_one_sample():
+    s = poisson_spike_trains(num_units=3, duration_s=2.0, firing_rate_hz=5000.0, refractory_ms=0.0, seed=0)
+    for train in spike_trains(s).values():
+        assert train.size > 5000 and np.diff(train).min() >= 1
