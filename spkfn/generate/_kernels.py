@@ -7,8 +7,8 @@ from numba import njit
 
 
 @njit(nogil=True, cache=True)
-def add_spikes(out, start, spike_samples, template_rows, bank, bank_channels, bank_units, nbefore):
-    """Add ``bank[template_rows[i]]`` at ``spike_samples[i] - nbefore - start`` into ``out`` in place.
+def add_spikes(out, start, spike_samples, spike_scales, template_rows, bank, bank_channels, bank_units, nbefore):
+    """Add ``spike_scales[i] * bank[template_rows[i]]`` at ``spike_samples[i] - nbefore - start`` into ``out``.
 
     ``out`` is ``(n, n_channels)`` float32; ``bank`` is ``(n_templates, n_samples, max_ch)``;
     ``bank_channels[bank_units[row], j]`` is the channel of column ``j`` (``-1`` pads the end).
@@ -21,6 +21,7 @@ def add_spikes(out, start, spike_samples, template_rows, bank, bank_channels, ba
     for i in range(spike_samples.shape[0]):
         row = template_rows[i]
         u = bank_units[row]
+        a = spike_scales[i]
         t0 = spike_samples[i] - nbefore - start
         k0 = max(0, -t0)
         k1 = min(n_t, n_out - t0)
@@ -30,7 +31,7 @@ def add_spikes(out, start, spike_samples, template_rows, bank, bank_channels, ba
                 c = bank_channels[u, j]
                 if c < 0:
                     break
-                out[r, c] += bank[row, k, j]
+                out[r, c] += a * bank[row, k, j]
 
 
 @njit(nogil=True, cache=True)

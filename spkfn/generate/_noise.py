@@ -25,6 +25,7 @@ STREAM_UNITS = 1
 STREAM_TRAINS = 2
 STREAM_AMPLITUDES = 3
 STREAM_DRIFT = 4
+STREAM_JITTER = 5
 
 #: Entries of the spatial mixing matrix below this fraction of their row's largest are dropped.
 MIXING_TOLERANCE = 1e-3

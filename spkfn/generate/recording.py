@@ -27,6 +27,7 @@ from ._kernels import add_spikes
 from ._noise import (
     NOISE_BLOCK_SAMPLES,
     STREAM_AMPLITUDES,
+    STREAM_JITTER,
     STREAM_TRAINS,
     STREAM_UNITS,
     NoiseModel,
@@ -259,6 +260,7 @@ def ground_truth_recording(
     unit_margin_um: float = 30.0,
     decay_length_um: float | None = 80.0,
     narrow_fraction: float = 0.25,
+    amplitude_jitter: float = 0.05,
     ms_before: float = 1.0,
     ms_after: float = 2.5,
     noise_spatial_corr_um: float = 0.0,
@@ -316,6 +318,9 @@ def ground_truth_recording(
         ``lambda`` of the spatial decay ``g(d) = exp(-d / lambda) / d``; ``None``: ``1 / d``.
     narrow_fraction : float, default 0.25
         Probability that a unit is narrow-spiking (short trough-to-peak) rather than broad.
+    amplitude_jitter : float, default 0.05
+        Spike-to-spike amplitude variability: each spike is its template times
+        ``1 + amplitude_jitter * clip(N(0, 1), -3, 3)`` (in ``[0, 0.3]``; 0: identical spikes).
     ms_before, ms_after : float, default 1.0 and 2.5
         Template window around the trough (ms).
     noise_spatial_corr_um : float, default 0.0
@@ -349,7 +354,8 @@ def ground_truth_recording(
         depth on the best channel, > 0), ``snr`` (``amplitude_uV / noise_uV`` of that channel),
         ``firing_rate_hz`` (the drawn rate), ``best_channel`` (index), ``best_channel_id``, ``group``,
         ``cell_type`` (``"narrow"``/``"broad"``), ``trough_to_peak_ms``; per spike
-        ``displacement_um`` (grid displacement used); attrs ``num_samples``, ``noise_uV``,
+        ``displacement_um`` (grid displacement used) and ``amplitude_scale`` (the spike's gain
+        on its template); attrs ``num_samples``, ``noise_uV``,
         ``seed``, ``generator_params`` and ``drift`` (JSON of the realised drift, ``"null"`` without).
     templates : xarray.DataArray
         Noiseless templates (µV) at the reference positions, ``nbefore`` samples before the
@@ -381,6 +387,7 @@ def ground_truth_recording(
     decay = None if decay_length_um is None else check_number("decay_length_um", decay_length_um, min_value=0,
                                                               min_inclusive=False)
     narrow_fraction = check_number("narrow_fraction", narrow_fraction, min_value=0, max_value=1)
+    jitter = check_number("amplitude_jitter", amplitude_jitter, min_value=0, max_value=0.3)
     ms_before = check_number("ms_before", ms_before, min_value=0.5, max_value=10)
     ms_after = check_number("ms_after", ms_after, min_value=1.0, max_value=20)
     corr = check_number("noise_spatial_corr_um", noise_spatial_corr_um, min_value=0)
@@ -436,7 +443,8 @@ def ground_truth_recording(
         "firing_rate_hz": list(rate), "refractory_ms": float(refractory_ms), "seed": seed,
         "amplitude_uV": list(amp), "unit_distance_um": list(dist),
         "unit_depth_range_um": None if depth is None else list(depth), "unit_margin_um": margin,
-        "decay_length_um": decay, "narrow_fraction": narrow_fraction, "ms_before": ms_before,
+        "decay_length_um": decay, "narrow_fraction": narrow_fraction,
+        "amplitude_jitter": jitter, "ms_before": ms_before,
         "ms_after": ms_after, "noise_spatial_corr_um": corr, "noise_band_hz": None if band is None else list(band),
         "drift_step_um": step, "sparsity_fraction": sparsity_fraction, "dtype": dtype, "gain_to_uV": gain,
         "noise_block_samples": NOISE_BLOCK_SAMPLES, "generator_version": 1,
@@ -451,6 +459,12 @@ def ground_truth_recording(
     resolved = resolve_drift(drift_components, duration_s=T,
                              depth_range_um=(float(locations[:, 1].min()), float(locations[:, 1].max())), seed=seed)
     params["drift"] = resolved
+    scales = np.ones(samples.size, dtype=np.float32)
+    if jitter > 0:
+        for u in range(num_units):
+            sel = unit_index == u
+            z = rng_for(seed, STREAM_JITTER, u).standard_normal(int(sel.sum()))
+            scales[sel] = (1.0 + jitter * np.clip(z, -3.0, 3.0)).astype(np.float32)
     grid_k = np.zeros(samples.size, dtype=np.int64)
     if resolved is not None:
         for u in range(num_units):
@@ -491,7 +505,8 @@ def ground_truth_recording(
         i0 = np.searchsorted(samples, start + nbefore - n_t + 1, side="left")
         i1 = np.searchsorted(samples, stop + nbefore, side="left")
         if i1 > i0:
-            add_spikes(x, start, samples[i0:i1], spike_rows[i0:i1], bank, bank_channels, bank_units, nbefore)
+            add_spikes(x, start, samples[i0:i1], scales[i0:i1], spike_rows[i0:i1], bank, bank_channels, bank_units,
+                       nbefore)
         if dtype == "int16":
             x = np.clip(np.rint(x / np.float32(gain)), -32768, 32767).astype(np.int16)
         return x
@@ -510,7 +525,7 @@ def ground_truth_recording(
     gt = sorting_from_arrays(samples, unit_index, sampling_frequency=fs, unit_ids=np.arange(num_units),
                              num_samples=n)
     gt = gt.assign(
-        displacement_um=("spike", (grid_k * step).astype(np.float32)),
+        displacement_um=("spike", (grid_k * step).astype(np.float32)), amplitude_scale=("spike", scales),
         x_um=("unit", units.positions[:, 0]), y_um=("unit", units.positions[:, 1]),
         z_um=("unit", units.positions[:, 2]), amplitude_uV=("unit", amplitude),
         snr=("unit", amplitude / noise[best]), firing_rate_hz=("unit", units.rates),

@@ -105,9 +105,20 @@ def test_trough_at_planted_sample_in_traces():
     for s, u in zip(gt.sample_index.values[iso], gt.unit_index.values[iso], strict=True):
         w = x[s - nb:s - nb + n_t, best[u]]
         assert int(np.argmin(w)) == nb
-    # traces minus noise reproduce the templates for isolated spikes
-    s, u = gt.sample_index.values[iso][0], gt.unit_index.values[iso][0]
-    np.testing.assert_allclose(x[s - nb:s - nb + n_t], templates.values[u], atol=0.1)
+    # an isolated spike is its template times its amplitude scale (plus 0.01 µV noise)
+    for i in np.flatnonzero(iso)[:20]:
+        s, u = gt.sample_index.values[i], gt.unit_index.values[i]
+        expected = gt.amplitude_scale.values[i] * templates.values[u]
+        np.testing.assert_allclose(x[s - nb:s - nb + n_t], expected, atol=0.06)
+
+
+def test_amplitude_jitter():
+    gt = ground_truth_recording(duration_s=60.0, num_units=4, firing_rate_hz=20.0, seed=1)[1]
+    a = gt.amplitude_scale.values
+    assert a.mean() == pytest.approx(1.0, abs=0.005) and a.std() == pytest.approx(0.05, rel=0.1)
+    assert a.min() >= 1 - 3 * 0.05 - 1e-6 and a.max() <= 1 + 3 * 0.05 + 1e-6
+    gt0 = ground_truth_recording(duration_s=2.0, num_units=4, amplitude_jitter=0.0, seed=1)[1]
+    np.testing.assert_array_equal(gt0.amplitude_scale.values, 1.0)
 
 
 def test_refractory_period_respected():
@@ -316,6 +327,7 @@ def test_zarr_round_trip(tmp_path):
     ({"drift": {"kind": "sine", "depth_gradient": 3.0}}, "depth_gradient"),
     ({"drift": "sine"}, "drift"),
     ({"chunk_size": 0}, "chunk_size"),
+    ({"amplitude_jitter": 0.5}, "amplitude_jitter"),
 ])
 def test_bad_input(kwargs, match):
     kw = {"duration_s": 1.0, "num_units": 2, **kwargs}
