@@ -4,8 +4,8 @@ Generates a Neuropixels-1.0-like recording (384 channels, 30 kHz, 100 units) and
 every sample once, chunk by chunk (nothing is kept), timing:
 
 - ``numpy normal``: drawing the same number of float32 Gaussian samples with numpy (a floor);
-- ``spkfn``: white noise (the default), then band-limited noise, spatially correlated noise and
-  drift, with 1 and 2 threads;
+- ``spkfn``: the default (band-limited noise) with 1 and 2 threads, then white noise, spatially
+  correlated noise and drift;
 - ``spikeinterface``: ``generate_ground_truth_recording`` (on-the-fly noise) read in the same
   chunks, when SpikeInterface is importable (it needs zarr < 3, so run this script from an
   environment with SpikeInterface and spkfn installed with ``--no-deps``).
@@ -90,10 +90,10 @@ def main(argv=None):
     # compile the numba kernels outside the timings
     ground_truth_recording(duration_s=0.5, num_units=2, noise_spatial_corr_um=20.0)[0].values  # noqa: B018
     cases = [("numpy normal (floor), 1 thread", lambda: run_numpy(T)),
-             ("spkfn white noise, 1 thread", lambda: run_spkfn(T, U, 1)),
-             ("spkfn white noise, 2 threads", lambda: run_spkfn(T, U, 2))]
+             ("spkfn default (band 300-6000 Hz), 1 thread", lambda: run_spkfn(T, U, 1)),
+             ("spkfn default (band 300-6000 Hz), 2 threads", lambda: run_spkfn(T, U, 2))]
     if not args.quick:
-        cases += [("spkfn band 300-6000 Hz, 1 thread", lambda: run_spkfn(T, U, 1, noise_band_hz=(300.0, 6000.0))),
+        cases += [("spkfn white noise, 1 thread", lambda: run_spkfn(T, U, 1, noise_band_hz=None)),
                   ("spkfn spatial corr 30 um, 1 thread", lambda: run_spkfn(T, U, 1, noise_spatial_corr_um=30.0)),
                   ("spkfn sine drift 20 um, 1 thread", lambda: run_spkfn(
                       T, U, 1, drift={"kind": "sine", "amplitude_um": 20.0, "period_s": 30.0}))]

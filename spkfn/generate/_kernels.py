@@ -46,3 +46,32 @@ def sparse_mix(z, indptr, indices, data):
                 acc += data[k] * z[t, indices[k]]
             out[t, i] = acc
     return out
+
+
+@njit(nogil=True, cache=True)
+def sos_filter(x, sos):
+    """Causal IIR filter of ``x`` (float32 ``(n, n_channels)``) along time, from zero state.
+
+    ``sos`` is a float64 ``(n_sections, 6)`` array of second-order sections ``[b0, b1, b2, 1, a1,
+    a2]`` (scipy's layout), applied in direct form II transposed in float32, all channels of a
+    sample at a time (vectorised over channels).
+    """
+    n, m = x.shape
+    ns = sos.shape[0]
+    z1 = np.zeros((ns, m), np.float32)
+    z2 = np.zeros((ns, m), np.float32)
+    out = x.copy()
+    for t in range(n):
+        for s in range(ns):
+            b0 = np.float32(sos[s, 0])
+            b1 = np.float32(sos[s, 1])
+            b2 = np.float32(sos[s, 2])
+            a1 = np.float32(sos[s, 4])
+            a2 = np.float32(sos[s, 5])
+            for c in range(m):
+                xi = out[t, c]
+                y = b0 * xi + z1[s, c]
+                z1[s, c] = b1 * xi - a1 * y + z2[s, c]
+                z2[s, c] = b2 * xi - a2 * y
+                out[t, c] = y
+    return out

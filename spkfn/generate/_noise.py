@@ -12,9 +12,8 @@ import functools
 import math
 
 import numpy as np
-import scipy.fft
 
-from ._kernels import sparse_mix
+from ._kernels import sos_filter, sparse_mix
 
 #: Samples per noise block (part of the reproducibility contract: changing it changes the noise).
 NOISE_BLOCK_SAMPLES = 16384
@@ -31,7 +30,7 @@ STREAM_JITTER = 5
 MIXING_TOLERANCE = 1e-3
 #: Noise blocks kept in memory per recording (for reads in windows smaller than a block).
 CACHED_BLOCKS = 2
-#: Butterworth order of each edge of the band-limited noise spectrum.
+#: Butterworth order of the band-limited noise filter.
 BAND_ORDER = 2
 
 
@@ -61,29 +60,35 @@ def spatial_mixing(locations: np.ndarray, groups: np.ndarray, corr_um: float):
     return indptr, indices, data
 
 
-def band_spectrum(band_hz: tuple[float, float], sampling_frequency: float):
-    """``(gain, margin, n_fft)``: rfft gain of unit output variance, per-side margin, FFT length.
+def band_filter(band_hz: tuple[float, float], sampling_frequency: float):
+    """``(sos, gain, margin)`` of the band-limited noise, or ``None`` when the band is everything.
 
-    ``|H(f)| = [1 + (f_lo / f)^(2n)]^(-1/2) [1 + (f / f_hi)^(2n)]^(-1/2)``, ``n = BAND_ORDER``
-    (a zero-phase Butterworth band-pass magnitude); an edge at 0 or at Nyquist is left out.
+    A causal Butterworth filter of order ``BAND_ORDER`` (``scipy.signal.butter``): band-pass
+    ``[lo, hi]``, high-pass when ``hi >= fs / 2``, low-pass when ``lo == 0``. ``gain`` rescales
+    its output to unit variance for unit white input (``1 / sqrt(sum h^2)``, ``h`` the impulse
+    response); ``margin`` is the warm-up (``20 tau`` of the slowest pole, at most one block) drawn
+    before each block and discarded.
     """
+    import scipy.signal
+
     lo, hi = float(band_hz[0]), float(band_hz[1])
     fs = float(sampling_frequency)
-    f_edge = lo if lo > 0 else hi
-    tau_s = math.sqrt(2.0) / (2.0 * math.pi * f_edge)
-    margin = int(min(NOISE_BLOCK_SAMPLES, math.ceil(20.0 * tau_s * fs)))
-    n_fft = scipy.fft.next_fast_len(NOISE_BLOCK_SAMPLES + 2 * margin, real=True)
-    f = np.fft.rfftfreq(n_fft, 1.0 / fs)
-    gain = np.ones_like(f)
-    if lo > 0:
-        with np.errstate(divide="ignore"):
-            gain = gain / np.sqrt(1.0 + (lo / f) ** (2 * BAND_ORDER))
-        gain[0] = 0.0
-    if hi < fs / 2:
-        gain = gain / np.sqrt(1.0 + (f / hi) ** (2 * BAND_ORDER))
-    h = np.fft.irfft(gain, n_fft)
-    gain = gain / np.sqrt((h ** 2).sum())
-    return gain.astype(np.complex64), margin, n_fft
+    has_lo, has_hi = lo > 0, hi < fs / 2
+    if not (has_lo or has_hi):
+        return None
+    if has_lo and has_hi:
+        sos = scipy.signal.butter(BAND_ORDER, [lo, hi], btype="bandpass", fs=fs, output="sos")
+    elif has_lo:
+        sos = scipy.signal.butter(BAND_ORDER, lo, btype="highpass", fs=fs, output="sos")
+    else:
+        sos = scipy.signal.butter(BAND_ORDER, hi, btype="lowpass", fs=fs, output="sos")
+    poles = np.concatenate([np.roots([1.0, s[4], s[5]]) for s in sos])
+    tau_samples = 1.0 / max(1e-12, -np.log(np.abs(poles).max()))
+    margin = int(min(NOISE_BLOCK_SAMPLES, math.ceil(20.0 * tau_samples)))
+    impulse = np.zeros(max(int(fs), 50 * int(math.ceil(tau_samples))))
+    impulse[0] = 1.0
+    h = scipy.signal.sosfilt(sos, impulse)
+    return sos.astype(np.float64), float(1.0 / np.sqrt((h ** 2).sum())), margin
 
 
 class NoiseModel:
@@ -91,10 +96,11 @@ class NoiseModel:
 
     def __init__(self, *, seed: int, std_uV: np.ndarray, mixing=None, band=None):
         self.seed = int(seed)
-        self.std = np.asarray(std_uV, dtype=np.float32)
+        self.std = np.asarray(std_uV, dtype=np.float64)
         self.n_channels = self.std.size
         self.mixing = mixing
         self.band = band
+        self.scale = (self.std * (1.0 if band is None else band[1])).astype(np.float32)
         # The last blocks made, so that reading a block in several small windows makes it once.
         # Thread-safe; entries are never modified (window() copies out of them).
         self._cached_block = functools.lru_cache(maxsize=CACHED_BLOCKS)(self.block)
@@ -105,14 +111,12 @@ class NoiseModel:
         if self.band is None:
             z = rng.standard_normal((B, self.n_channels), dtype=np.float32)
         else:
-            gain, margin, n_fft = self.band
-            z = rng.standard_normal((n_fft, self.n_channels), dtype=np.float32)
-            spec = scipy.fft.rfft(z, axis=0, workers=1)
-            spec *= gain[:, None]
-            z = scipy.fft.irfft(spec, n=n_fft, axis=0, workers=1)[margin:margin + B]
+            sos, gain, margin = self.band
+            z = rng.standard_normal((margin + B, self.n_channels), dtype=np.float32)
+            z = sos_filter(z, sos)[margin:]
         if self.mixing is not None:
             z = sparse_mix(np.ascontiguousarray(z), *self.mixing)
-        z *= self.std[None, :]
+        z *= self.scale[None, :]
         return z
 
     def window(self, start: int, stop: int) -> np.ndarray:

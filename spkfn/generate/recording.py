@@ -31,7 +31,7 @@ from ._noise import (
     STREAM_TRAINS,
     STREAM_UNITS,
     NoiseModel,
-    band_spectrum,
+    band_filter,
     rng_for,
     spatial_mixing,
 )
@@ -264,7 +264,7 @@ def ground_truth_recording(
     ms_before: float = 1.0,
     ms_after: float = 2.5,
     noise_spatial_corr_um: float = 0.0,
-    noise_band_hz=None,
+    noise_band_hz=(300.0, 6000.0),
     drift_step_um: float = 1.0,
     sparsity_fraction: float = 0.05,
     dtype: str = "float32",
@@ -326,9 +326,10 @@ def ground_truth_recording(
     noise_spatial_corr_um : float, default 0.0
         Length ``l`` of a spatial noise correlation ``exp(-d / l)`` within a shank (µm); 0:
         independent channels.
-    noise_band_hz : (float, float), optional
-        Band-limit the noise to this band (a zero-phase Butterworth magnitude of order 2 at each
-        edge), keeping its standard deviation ``noise_uV``. Default: white noise.
+    noise_band_hz : (float, float) or None, default (300.0, 6000.0)
+        Band of the noise: white noise through a causal order-2 Butterworth band-pass, rescaled
+        to keep the standard deviation ``noise_uV`` (like an AP-band recording; a high edge at or
+        above Nyquist means high-pass only). ``None``: white noise.
     drift_step_um : float, default 1.0
         Spacing of the displacement grid on which drifted templates are precomputed (µm); each
         spike uses the nearest grid displacement.
@@ -408,9 +409,9 @@ def ground_truth_recording(
     band = None
     if noise_band_hz is not None:
         band = _pair("noise_band_hz", noise_band_hz, min_value=0, min_inclusive=True)
-        if not band[0] < band[1] <= fs / 2:
-            raise ValueError(f"noise_band_hz must satisfy 0 <= low < high <= sampling_frequency / 2 = {fs / 2:g}; "
-                             f"got {noise_band_hz!r}.")
+        if not (band[0] < band[1] and band[0] < fs / 2):
+            raise ValueError(f"noise_band_hz must be (low, high) with 0 <= low < high and low < sampling_frequency / 2 "
+                             f"= {fs / 2:g} Hz; got {noise_band_hz!r}. Use None for white noise.")
     drift_components = _as_components(drift)
     probe_obj, probe_name = _resolve_probe(probe, num_channels)
     geo = from_array(np.zeros((1, sum(p.get_contact_count() for p in (
@@ -496,7 +497,7 @@ def ground_truth_recording(
     # ---- lazy traces --------------------------------------------------------------------------
     mixing = spatial_mixing(locations, groups, corr) if corr > 0 else None
     noise_model = NoiseModel(seed=seed, std_uV=noise, mixing=mixing,
-                             band=None if band is None else band_spectrum(band, fs))
+                             band=None if band is None else band_filter(band, fs))
     spike_rows = rows["spike"]
 
     def _block(block_info=None):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.signal
 
-from spkfn.generate._noise import NOISE_BLOCK_SAMPLES, NoiseModel, band_spectrum, spatial_mixing
+from spkfn.generate._noise import NOISE_BLOCK_SAMPLES, NoiseModel, band_filter, spatial_mixing
 from spkfn.io.probes import multi_shank_probe, neuropixels1_probe
 
 B = NOISE_BLOCK_SAMPLES
@@ -66,17 +67,27 @@ def test_no_correlation_across_shanks():
     assert c[0, 1] > 0.5
 
 
-def test_band_limited_noise_keeps_level_and_band():
+def test_band_limited_noise_keeps_level_and_follows_the_filter():
     fs = 30000.0
-    m = NoiseModel(seed=4, std_uV=np.full(4, 5.0), band=band_spectrum((300.0, 6000.0), fs))
+    band = band_filter((300.0, 6000.0), fs)
+    m = NoiseModel(seed=4, std_uV=np.full(4, 5.0), band=band)
     x = m.window(0, 8 * B)
     np.testing.assert_allclose(x.std(axis=0), 5.0, rtol=0.03)
     f, pxx = scipy.signal.welch(x[:, 0], fs=fs, nperseg=4096)
-    inband = pxx[(f > 1000) & (f < 4000)].mean()
-    assert pxx[(f > 20) & (f < 60)].mean() < 0.02 * inband
-    hi = f > 12000  # order-2 edge: the power follows |H(f)|^2 = 1 / (1 + (f / 6000)^4)
-    np.testing.assert_allclose(pxx[hi].mean() / inband, np.mean(1 / (1 + (f[hi] / 6000) ** 4)), rtol=0.3)
-    assert pxx[hi].mean() < 0.06 * inband
+    _, h = scipy.signal.sosfreqz(band[0], worN=f, fs=fs)
+    expected = np.abs(h) ** 2 * band[1] ** 2 * 25.0 * 2 / fs  # one-sided PSD of the filtered noise
+    for lo, hi in [(50, 150), (150, 300), (300, 1000), (1000, 3000), (3000, 6000), (6000, 10000), (10000, 14000)]:
+        sel = (f >= lo) & (f < hi)
+        assert pxx[sel].mean() == pytest.approx(expected[sel].mean(), rel=0.12), (lo, hi)
+    assert pxx[(f > 20) & (f < 60)].mean() < 0.05 * pxx[(f > 1000) & (f < 4000)].mean()
     # still continuous across a block boundary (no step): the jump there is like any other
     jumps = np.abs(np.diff(x[:, 0]))
     assert jumps[B - 1] < 6 * jumps.std()
+
+
+def test_band_filter_edges():
+    assert band_filter((0.0, 15000.0), 30000.0) is None
+    hp = band_filter((300.0, 15000.0), 30000.0)
+    lp = band_filter((0.0, 3000.0), 30000.0)
+    assert hp[0].shape[0] == 1 and lp[0].shape[0] == 1
+    assert band_filter((300.0, 6000.0), 30000.0)[0].shape[0] == 2
