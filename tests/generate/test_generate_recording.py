@@ -349,3 +349,15 @@ def test_zero_refractory_never_two_spikes_of_a_unit_in_one_sample():
     s = poisson_spike_trains(num_units=3, duration_s=2.0, firing_rate_hz=5000.0, refractory_ms=0.0, seed=0)
     for train in spike_trains(s).values():
         assert train.size > 5000 and np.diff(train).min() >= 1
+
+
+def test_threads_do_not_change_a_byte():
+    import dask
+
+    rec = ground_truth_recording(duration_s=1.5, num_units=10, firing_rate_hz=(20.0, 60.0), chunk_size=4000,
+                                 seed=2)[0]
+    one = rec.data.compute(scheduler="synchronous")
+    two = rec.data.compute(scheduler="threads", num_workers=2)
+    assert one.tobytes() == two.tobytes()
+    with dask.config.set(scheduler="threads", num_workers=2):
+        assert rec.values.tobytes() == one.tobytes()
