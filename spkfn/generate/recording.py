@@ -451,73 +451,50 @@ def ground_truth_recording(
         "noise_block_samples": NOISE_BLOCK_SAMPLES, "generator_version": 1,
     }
 
-    # ---- units, trains, drift ---------------------------------------------------------------
+    # ---- units, trains, drift, per-spike gains -------------------------------------------------
     units = _draw_units(num_units=num_units, seed=seed, locations=locations, groups=groups, rate_hz=rate,
                         amplitude_uV=amp, distance_um=dist, depth_range_um=depth, margin_um=margin,
                         narrow_fraction=narrow_fraction)
     samples, unit_index = _trains(seed=seed, rates=units.rates, num_samples=n, refractory_samples=refr,
                                   sampling_frequency=fs, lo=nbefore, hi=n - (n_t - nbefore))
+    by_unit = _split_by_unit(unit_index, num_units)
     resolved = resolve_drift(drift_components, duration_s=T,
                              depth_range_um=(float(locations[:, 1].min()), float(locations[:, 1].max())), seed=seed)
     params["drift"] = resolved
     scales = np.ones(samples.size, dtype=np.float32)
-    if jitter > 0:
-        for u in range(num_units):
-            sel = unit_index == u
-            z = rng_for(seed, STREAM_JITTER, u).standard_normal(int(sel.sum()))
-            scales[sel] = (1.0 + jitter * np.clip(z, -3.0, 3.0)).astype(np.float32)
     grid_k = np.zeros(samples.size, dtype=np.int64)
-    if resolved is not None:
-        for u in range(num_units):
-            sel = unit_index == u
-            disp = drift_displacement(resolved, times_s=samples[sel] / fs, depths_um=[units.positions[u, 1]])[:, 0]
-            grid_k[sel] = np.rint(disp / step).astype(np.int64)
+    for u, idx in enumerate(by_unit):
+        if jitter > 0:
+            z = rng_for(seed, STREAM_JITTER, u).standard_normal(idx.size)
+            scales[idx] = (1.0 + jitter * np.clip(z, -3.0, 3.0)).astype(np.float32)
+        if resolved is not None:
+            disp = drift_displacement(resolved, times_s=samples[idx] / fs, depths_um=[units.positions[u, 1]])[:, 0]
+            grid_k[idx] = np.rint(disp / step).astype(np.int64)
 
-    # ---- template bank ------------------------------------------------------------------------
+    # ---- template bank, templates at the reference positions ----------------------------------
     bank, bank_channels, bank_units, rows = _template_bank(
-        units, unit_index, grid_k, locations=locations, step=step, nbefore=nbefore, n_t=n_t, fs=fs, decay=decay)
-
-    # ---- templates at the reference positions, unit properties ----------------------------------
+        units, by_unit, unit_index, grid_k, locations=locations, step=step, nbefore=nbefore, n_t=n_t, fs=fs,
+        decay=decay)
     dense = np.zeros((num_units, n_t, n_ch), dtype=np.float32)
     for u in range(num_units):
         ch = bank_channels[u][bank_channels[u] >= 0]
         dense[u][:, ch] = bank[rows["ref"][u]][:, :ch.size]
-    troughs = -dense.min(axis=1)                                   # (units, channels)
-    best = troughs.argmax(axis=1)
-    amplitude = troughs[np.arange(num_units), best].astype(np.float64)
     peak = np.abs(dense).max(axis=1)
-    sparsity = peak >= sparsity_fraction * peak.max(axis=1, keepdims=True)
-    best_wave = dense[np.arange(num_units), :, best]
-    ttp = (np.argmax(best_wave[:, nbefore:], axis=1)) * 1000.0 / fs
     channel_ids = geo.coords["channel"].values
     templates = templates_from_array(dense, sampling_frequency=fs, nbefore=nbefore, unit_ids=np.arange(num_units),
-                                     channel_ids=channel_ids, channel_locations=locations, sparsity=sparsity)
+                                     channel_ids=channel_ids, channel_locations=locations,
+                                     sparsity=peak >= sparsity_fraction * peak.max(axis=1, keepdims=True))
     templates.attrs["generator_params"] = json.dumps(params)
 
     # ---- lazy traces --------------------------------------------------------------------------
     mixing = spatial_mixing(locations, groups, corr) if corr > 0 else None
-    noise_model = NoiseModel(seed=seed, std_uV=noise, mixing=mixing,
-                             band=None if band is None else band_filter(band, fs))
-    spike_rows = rows["spike"]
-
-    def _block(block_info=None):
-        start, stop = block_info[None]["array-location"][0]
-        x = noise_model.window(start, stop)
-        i0 = np.searchsorted(samples, start + nbefore - n_t + 1, side="left")
-        i1 = np.searchsorted(samples, stop + nbefore, side="left")
-        if i1 > i0:
-            add_spikes(x, start, samples[i0:i1], scales[i0:i1], spike_rows[i0:i1], bank, bank_channels, bank_units,
-                       nbefore)
-        if dtype == "int16":
-            x = np.clip(np.rint(x / np.float32(gain)), -32768, 32767).astype(np.int16)
-        return x
-
-    sizes = tuple(int(b - a) for a, b in zip(range(0, n, chunk), [*range(chunk, n, chunk), n], strict=True))
+    noise_model = NoiseModel(seed=seed, std_uV=noise, mixing=mixing, band=None if band is None else band_filter(band, fs))
+    spikes = _Spikes(samples=samples, scales=scales, rows=rows["spike"], bank=bank, bank_channels=bank_channels,
+                     bank_units=bank_units, nbefore=nbefore)
     # Same data => same name; the chunking is part of it (dask keys are (name, chunk, 0)).
     name = "spkfn-generate-" + tokenize(json.dumps(params, sort_keys=True), json.dumps(probe_obj.to_dict(
         array_as_list=True), sort_keys=True, default=str), chunk)
-    traces = da.map_blocks(_block, chunks=(sizes, (n_ch,)), dtype=np.dtype(dtype),
-                           meta=np.empty((0, 0), dtype=dtype), name=name)
+    traces = _lazy_traces(noise_model, spikes, num_samples=n, chunk=chunk, dtype=dtype, gain=gain, name=name)
     recording = from_array(traces, sampling_frequency=fs, probe=probe_obj, channel_ids=channel_ids,
                            gain_to_uV=gain, source={"format": "spkfn.generate", "path": "", "stream": ""})
     recording.attrs["generator_params"] = json.dumps(params)
@@ -525,21 +502,75 @@ def ground_truth_recording(
     # ---- ground-truth sorting -------------------------------------------------------------------
     gt = sorting_from_arrays(samples, unit_index, sampling_frequency=fs, unit_ids=np.arange(num_units),
                              num_samples=n)
-    gt = gt.assign(
-        displacement_um=("spike", (grid_k * step).astype(np.float32)), amplitude_scale=("spike", scales),
-        x_um=("unit", units.positions[:, 0]), y_um=("unit", units.positions[:, 1]),
-        z_um=("unit", units.positions[:, 2]), amplitude_uV=("unit", amplitude),
-        snr=("unit", amplitude / noise[best]), firing_rate_hz=("unit", units.rates),
-        best_channel=("unit", best.astype(np.int64)), best_channel_id=("unit", channel_ids[best].astype(str)),
-        group=("unit", groups[best].astype(np.int64)),
-        cell_type=("unit", np.array([s.cell_type for s in units.shapes])), trough_to_peak_ms=("unit", ttp),
-    )
+    gt = gt.assign(displacement_um=("spike", (grid_k * step).astype(np.float32)), amplitude_scale=("spike", scales),
+                   **_unit_properties(units, dense, noise=noise, groups=groups, channel_ids=channel_ids,
+                                      nbefore=nbefore, fs=fs))
     gt.attrs.update({"noise_uV": params["noise_uV"], "seed": seed, "generator_params": json.dumps(params),
                      "drift": json.dumps(resolved)})
     return recording, gt, templates
 
 
-def _template_bank(units: _Units, unit_index, grid_k, *, locations, step, nbefore, n_t, fs, decay):
+def _split_by_unit(unit_index: np.ndarray, num_units: int) -> list[np.ndarray]:
+    """Indices of each unit's spikes (in time order), without one pass over all spikes per unit."""
+    order = np.argsort(unit_index, kind="stable")
+    bounds = np.searchsorted(unit_index[order], np.arange(num_units + 1))
+    return [order[bounds[u]:bounds[u + 1]] for u in range(num_units)]
+
+
+def _unit_properties(units: _Units, dense: np.ndarray, *, noise, groups, channel_ids, nbefore, fs) -> dict:
+    """Unit properties of the ground-truth sorting, measured on the reference templates."""
+    n_units = dense.shape[0]
+    troughs = -dense.min(axis=1)                                    # (units, channels)
+    best = troughs.argmax(axis=1)
+    amplitude = troughs[np.arange(n_units), best].astype(np.float64)
+    best_wave = dense[np.arange(n_units), :, best]
+    return {
+        "x_um": ("unit", units.positions[:, 0]), "y_um": ("unit", units.positions[:, 1]),
+        "z_um": ("unit", units.positions[:, 2]), "amplitude_uV": ("unit", amplitude),
+        "snr": ("unit", amplitude / noise[best]), "firing_rate_hz": ("unit", units.rates),
+        "best_channel": ("unit", best.astype(np.int64)), "best_channel_id": ("unit", channel_ids[best].astype(str)),
+        "group": ("unit", groups[best].astype(np.int64)),
+        "cell_type": ("unit", np.array([s.cell_type for s in units.shapes])),
+        "trough_to_peak_ms": ("unit", np.argmax(best_wave[:, nbefore:], axis=1) * 1000.0 / fs),
+    }
+
+
+@dataclass(frozen=True)
+class _Spikes:
+    samples: np.ndarray        # sorted trough samples
+    scales: np.ndarray         # per-spike gain (float32)
+    rows: np.ndarray           # bank row per spike
+    bank: np.ndarray
+    bank_channels: np.ndarray
+    bank_units: np.ndarray
+    nbefore: int
+
+
+def _lazy_traces(noise_model: NoiseModel, spikes: _Spikes, *, num_samples: int, chunk: int, dtype: str,
+                 gain: float, name: str) -> da.Array:
+    """The dask array of traces: each chunk = its noise + the spikes overlapping it (+ int16 rounding)."""
+    n_t = spikes.bank.shape[1]
+    nb = spikes.nbefore
+
+    def _block(block_info=None):
+        start, stop = block_info[None]["array-location"][0]
+        x = noise_model.window(start, stop)
+        i0 = np.searchsorted(spikes.samples, start + nb - n_t + 1, side="left")
+        i1 = np.searchsorted(spikes.samples, stop + nb, side="left")
+        if i1 > i0:
+            add_spikes(x, start, spikes.samples[i0:i1], spikes.scales[i0:i1], spikes.rows[i0:i1], spikes.bank,
+                       spikes.bank_channels, spikes.bank_units, nb)
+        if dtype == "int16":
+            x = np.clip(np.rint(x / np.float32(gain)), -32768, 32767).astype(np.int16)
+        return x
+
+    starts = range(0, num_samples, chunk)
+    sizes = tuple(min(chunk, num_samples - a) for a in starts)
+    return da.map_blocks(_block, chunks=(sizes, (noise_model.n_channels,)), dtype=np.dtype(dtype),
+                         meta=np.empty((0, 0), dtype=dtype), name=name)
+
+
+def _template_bank(units: _Units, by_unit, unit_index, grid_k, *, locations, step, nbefore, n_t, fs, decay):
     """Templates of each unit at every grid displacement it visits, on the contacts it reaches.
 
     Returns ``bank (n_templates, n_t, max_ch)`` float32, ``bank_channels (n_units, max_ch)``
@@ -549,7 +580,7 @@ def _template_bank(units: _Units, unit_index, grid_k, *, locations, step, nbefor
     n_units = units.positions.shape[0]
     per_unit = []
     for u in range(n_units):
-        ks = grid_k[unit_index == u]
+        ks = grid_k[by_unit[u]]
         kmin, kmax = (min(0, int(ks.min())), max(0, int(ks.max()))) if ks.size else (0, 0)
         k = np.arange(kmin, kmax + 1)
         pos = np.repeat(units.positions[u][None, :], k.size, axis=0)
