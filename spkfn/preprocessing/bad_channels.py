@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.fft
 import scipy.signal
 import xarray as xr
 
@@ -41,13 +42,20 @@ LABELS = ("good", "dead", "noisy", "out")
 
 def _similarity(x: np.ndarray) -> np.ndarray:
     """Zero-lag regression coefficient of each channel on the median trace: ``<x_c, r> / <r, r>``."""
-    ref = np.median(x, axis=1)
+    ref = _row_median(x).astype(np.float64)
     ref = ref - ref.mean()
     den = float(ref @ ref)
     if den <= 0:
         return np.zeros(x.shape[1])
     xc = x - x.mean(axis=0, keepdims=True)
-    return (xc.T @ ref) / den
+    return (xc.T @ ref.astype(xc.dtype)).astype(np.float64) / den
+
+
+def _row_median(x: np.ndarray) -> np.ndarray:
+    """Median of each row (sorting is several times faster than np.median for short rows)."""
+    s = np.sort(x, axis=1)
+    c = x.shape[1]
+    return s[:, c // 2] if c % 2 else 0.5 * (s[:, c // 2 - 1] + s[:, c // 2])
 
 
 def _median_trend(v: np.ndarray, n: int) -> np.ndarray:
@@ -60,7 +68,8 @@ def _median_trend(v: np.ndarray, n: int) -> np.ndarray:
 
 
 def coherence_psd_features(traces, *, sampling_frequency: float, n_neighbours: int = 11,
-                           nyquist_fraction: float = 0.8, highpass_hz: float = 300.0) -> dict:
+                           nyquist_fraction: float = 0.8, highpass_hz: float = 300.0,
+                           highpassed: np.ndarray | None = None) -> dict:
     """IBL bad-channel features of one chunk of one group, channels in depth order.
 
     Parameters
@@ -73,7 +82,10 @@ def coherence_psd_features(traces, *, sampling_frequency: float, n_neighbours: i
     nyquist_fraction : float, default 0.8
         ``psd_hf`` averages the power spectral density above this fraction of Nyquist.
     highpass_hz : float, default 300.0
-        High-pass applied before the similarity whose trend gives ``xcor_lf``.
+        High-pass (Butterworth, order 3, zero phase) applied before the similarity whose trend
+        gives ``xcor_lf``.
+    highpassed : ndarray, optional
+        ``traces`` already high-passed that way (the detector computes it with margins).
 
     Returns
     -------
@@ -95,15 +107,17 @@ def coherence_psd_features(traces, *, sampling_frequency: float, n_neighbours: i
     >>> int(np.argmin(f["xcor_hf"])), bool(f["xcor_hf"][5] < -0.5)
     (5, True)
     """
-    x = np.asarray(traces, dtype=np.float64)
+    x = np.asarray(traces, dtype=np.float32)
     x = x - x.mean(axis=0, keepdims=True)
     fs = float(sampling_frequency)
     sim = _similarity(x)
     nper = min(256, x.shape[0])
-    freqs, psd = scipy.signal.welch(x, fs=fs, axis=0, nperseg=nper)
+    freqs, psd = scipy.signal.welch(x, fs=fs, axis=0, nperseg=nper, detrend=False)
     hf_band = freqs > nyquist_fraction * fs / 2
     psd_hf = psd[hf_band].mean(axis=0) if hf_band.any() else np.zeros(x.shape[1])
-    if highpass_hz and x.shape[0] > 30:
+    if highpassed is not None:
+        hp = np.asarray(highpassed, dtype=np.float32)
+    elif highpass_hz and x.shape[0] > 30:
         sos = scipy.signal.butter(3, highpass_hz, btype="highpass", fs=fs, output="sos")
         hp = scipy.signal.sosfiltfilt(sos, x, axis=0)
     else:
@@ -185,9 +199,10 @@ def detect_bad_channels(
         first). ``coherence+psd`` needs geometry (channels are compared with their neighbours in
         depth).
     method : {"coherence+psd", "std", "mad"}, default "coherence+psd"
-        ``"coherence+psd"``: the IBL method (see Notes). ``"std"`` / ``"mad"``: a channel whose
-        standard deviation (or MAD-based deviation) is more than ``std_mad_threshold`` median
-        absolute deviations above the group's median is ``noisy``, below it (or flat) ``dead``.
+        ``"coherence+psd"``: the IBL method (see Notes). ``"std"`` / ``"mad"``: each channel's
+        standard deviation (or ``1.4826 * MAD``) is compared with the group's on a log scale: a
+        channel more than ``std_mad_threshold`` median absolute deviations of ``log(deviation)``
+        above the group's median is ``noisy``, below it (or flat) ``dead``.
     num_chunks : int, default 50
     chunk_duration_s : float, default 0.3
         Random chunks (drawn with ``seed``) labelled independently; the final label is the most
@@ -285,21 +300,21 @@ def detect_bad_channels(
 
     feature_names = ("xcor_hf", "xcor_lf", "psd_hf", "rms_uV") if method == "coherence+psd" else ("deviation_uV",)
     codes, feats = [], {k: [] for k in feature_names}
-    for x in _detection_chunks(recording, num_chunks=num_chunks, chunk_duration_s=chunk_duration_s, seed=seed,
-                               highpass_hz=highpass_hz):
+    hp_internal = min(300.0, 0.45 * fs) if method == "coherence+psd" else None
+    for x, hp in _detection_chunks(recording, num_chunks=num_chunks, chunk_duration_s=chunk_duration_s, seed=seed,
+                                   highpass_hz=highpass_hz, second_highpass_hz=hp_internal):
         c = np.zeros(n_ch, dtype=np.int64)
         f = {k: np.zeros(n_ch) for k in feature_names}
         for idx in members:
             xg = x[:, idx]
             if method == "coherence+psd":
                 fg = coherence_psd_features(xg, sampling_frequency=fs, n_neighbours=n_neighbours,
-                                            nyquist_fraction=nyquist_fraction,
-                                            highpass_hz=min(300.0, 0.45 * fs))
+                                            nyquist_fraction=nyquist_fraction, highpassed=hp[:, idx])
                 c[idx] = coherence_psd_labels(fg, dead_threshold=dead_threshold, noisy_threshold=noisy_threshold,
                                               psd_hf_threshold=psd_hf_threshold, outside_threshold=outside_threshold,
                                               outside_location=outside_location)
             else:
-                dev = xg.std(axis=0) if method == "std" else 1.4826 * _mad(xg, axis=0)
+                dev = xg.std(axis=0, dtype=np.float64) if method == "std" else 1.4826 * _mad(xg, axis=0)
                 fg = {"deviation_uV": dev}
                 c[idx] = _deviation_labels(dev, std_mad_threshold)
             for k in feature_names:
@@ -320,38 +335,71 @@ def detect_bad_channels(
         dev = df["deviation_uV"].to_numpy()
         z = np.zeros(n_ch)
         for idx in members:
-            med = np.median(dev[idx])
-            spread = _mad(dev[idx])
-            z[idx] = (dev[idx] - med) / (spread if spread > 0 else max(abs(med), 1e-12) * 1e-6)
+            z[idx] = _log_robust_z(dev[idx])
         df["robust_z"] = z
     return df
 
 
 def _deviation_labels(dev: np.ndarray, threshold: float) -> np.ndarray:
-    med = np.median(dev)
-    spread = _mad(dev)
-    if spread <= 0:
-        spread = max(abs(med), 1e-12) * 1e-6
+    """dead / noisy by a robust z-score of ``log(deviation)`` across the group's channels."""
+    z = _log_robust_z(dev)
     codes = np.zeros(dev.size, dtype=np.int64)
-    codes[dev > med + threshold * spread] = 2
-    codes[(dev < med - threshold * spread) | (dev <= 0)] = 1
+    codes[z > threshold] = 2
+    codes[(z < -threshold) | (dev <= 0)] = 1
     return codes
 
 
-def _detection_chunks(recording, *, num_chunks, chunk_duration_s, seed, highpass_hz):
-    """Yield the seeded random chunks in µV (float64), high-passed with 50 ms of discarded margin."""
+def _log_robust_z(dev: np.ndarray) -> np.ndarray:
+    positive = dev > 0
+    if not positive.any():
+        return np.zeros(dev.size)
+    logd = np.log(np.where(positive, dev, dev[positive].min()))
+    med = np.median(logd[positive])
+    spread = np.median(np.abs(logd[positive] - med))
+    spread = spread if spread > 0 else 1e-6
+    return (logd - med) / spread
+
+
+def _zero_phase_highpass(x: np.ndarray, fs: float, cutoffs_hz: list) -> list:
+    """``x`` high-passed by Butterworth filters (order 3, forward-backward, so ``|H|^2``) in cascade.
+
+    Done in the frequency domain on the whole block (one FFT); returns one array per cumulative
+    cutoff. The block's edges wrap around, so callers drop a margin at each end.
+    """
+    nfft = scipy.fft.next_fast_len(x.shape[0], real=True)
+    spec = scipy.fft.rfft(x, n=nfft, axis=0)
+    freqs = scipy.fft.rfftfreq(nfft, d=1.0 / fs)
+    gain = np.ones(freqs.size)
+    out = []
+    for hz in cutoffs_hz:
+        if hz:
+            sos = scipy.signal.butter(3, hz, btype="highpass", fs=fs, output="sos")
+            _, h = scipy.signal.sosfreqz(sos, worN=freqs, fs=fs)
+            gain = gain * np.abs(h) ** 2
+        out.append(scipy.fft.irfft(spec * gain.astype(np.float32)[:, None], n=nfft, axis=0)[:x.shape[0]])
+    return out
+
+
+def _detection_chunks(recording, *, num_chunks, chunk_duration_s, seed, highpass_hz, second_highpass_hz=None):
+    """Yield seeded random chunks in µV (float32), high-passed, and optionally high-passed again.
+
+    Each chunk is read with 50 ms of margin on each side (dropped after filtering).
+    """
     fs = float(recording.attrs["sampling_frequency"])
     n = num_samples(recording)
     size = max(1, int(round(chunk_duration_s * fs)))
-    margin = int(round(0.05 * fs)) if highpass_hz else 0
+    margin = int(round(0.05 * fs)) if (highpass_hz or second_highpass_hz) else 0
     bounds = random_chunk_bounds(n, num_chunks=num_chunks, chunk_size=size, seed=seed, margin_samples=margin)
-    sos = scipy.signal.butter(3, highpass_hz, btype="highpass", fs=fs, output="sos") if highpass_hz else None
     for a, b in bounds:
         lo, hi = max(0, int(a) - margin), min(n, int(b) + margin)
-        x = get_traces(recording, start=lo, end=hi, return_uV=True).astype(np.float64)
-        if sos is not None and x.shape[0] > 3 * 7:
-            x = scipy.signal.sosfiltfilt(sos, x, axis=0)
-        yield x[int(a) - lo:x.shape[0] - (hi - int(b))]
+        x = get_traces(recording, start=lo, end=hi, return_uV=True).astype(np.float32)
+        crop = slice(int(a) - lo, x.shape[0] - (hi - int(b)))
+        if highpass_hz or second_highpass_hz:
+            x = x - x.mean(axis=0, keepdims=True)
+            first, second = _zero_phase_highpass(x, fs, [highpass_hz, second_highpass_hz])
+            yield first[crop], second[crop]
+        else:
+            yield x[crop], x[crop]
 
 
 # ----------------------------------------------------------------------------- interpolation
