@@ -127,3 +127,17 @@ def test_decimate_bad_input(noise):
         decimate(rec, factor=4, offset=1)
     with pytest.raises(ValueError, match="filter"):
         decimate(rec, factor=4, filter="iir")
+
+
+@pytest.mark.reference
+def test_matches_spikeinterface_resample():
+    pytest.importorskip("spikeinterface")
+    import spikeinterface.core as sc
+    import spikeinterface.preprocessing as spre
+
+    t = np.arange(90000) / FS
+    x = np.column_stack([np.sin(2 * np.pi * 300 * t), np.cos(2 * np.pi * 700 * t)]).astype("float32")
+    ref = spre.resample(sc.NumpyRecording(x, sampling_frequency=FS), resample_rate=2500).get_traces()
+    ours = resample(_rec(x, chunk=10000), sampling_frequency_hz=2500.0).values
+    assert ours.shape == ref.shape
+    assert np.abs(ours - ref)[100:-100].max() < 1e-3

@@ -205,3 +205,18 @@ def test_zero_channel_pad_bad_input():
         zero_channel_pad(rec, num_channels=4, pad_channel_ids=["1"])
     with pytest.raises(ValueError, match="pad_locations_um"):
         zero_channel_pad(rec, num_channels=5, pad_locations_um=[[0, 1]])
+
+
+@pytest.mark.reference
+def test_matches_spikeinterface_highpass_spatial_filter(striped):
+    pytest.importorskip("spikeinterface")
+    import spikeinterface.core as sc
+    import spikeinterface.preprocessing as spre
+
+    x, probe = striped
+    si = sc.NumpyRecording(x, sampling_frequency=FS)
+    si = si.set_probe(probe) or si  # in place on recent SpikeInterface, a new object on older ones
+    ref = spre.highpass_spatial_filter(si).get_traces()
+    ours = highpass_spatial_filter(_rec(x, chunk=5000, probe=probe)).values
+    # only the gain floor differs (ours is relative to the other channels, SI's to each channel's RMS)
+    assert np.abs(ours - ref).max() < 1e-4 * x.std()

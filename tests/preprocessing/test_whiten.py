@@ -160,3 +160,18 @@ def test_whiten_bad_input():
         whiten(rec, num_chunks=0)
     with pytest.raises(ValueError, match="dtype"):
         whiten(rec, dtype="complex64")
+
+
+@pytest.mark.reference
+def test_matches_spikeinterface_whitening_matrix():
+    pytest.importorskip("spikeinterface")
+    import spikeinterface.core as sc
+    import spikeinterface.preprocessing as spre
+
+    x, _ = _correlated(300000, 4, seed=10, scale=1.0)
+    si = spre.whiten(sc.NumpyRecording(x, sampling_frequency=FS), mode="global", apply_mean=False,
+                     num_chunks_per_segment=20, chunk_size=15000, seed=0)
+    W_si = np.asarray(si._kwargs["W"])
+    _, W = whiten(_rec(x), num_chunks=20, chunk_duration_s=0.5, seed=0)
+    # different random chunks (each ~10 s of the same stationary noise): equal within sampling error
+    assert np.abs(W_si - W).max() < 0.05 * np.abs(W).max()
