@@ -104,10 +104,18 @@ def _ratio(fs_in: float, fs_out: float, max_denominator: int) -> tuple[int, int]
 
 
 def _out_dtype(in_dtype, dtype) -> np.dtype:
+    """Output dtype of a step that computes new values: ``dtype`` if given, else float64 for
+    float64 input and float32 for everything else (int16, uint16, float16: no rounding back, no
+    float16 precision loss)."""
     if dtype is not None:
-        return np.dtype(dtype)
-    in_dtype = np.dtype(in_dtype)
-    return in_dtype if in_dtype.kind == "f" else np.dtype("float32")
+        try:
+            out = np.dtype(dtype)
+        except TypeError:
+            raise ValueError(f"dtype {dtype!r} is not a numpy dtype (e.g. 'float32', 'int16').") from None
+        if out.kind not in "fiu":
+            raise ValueError(f"dtype must be a float or integer type; got {out}.")
+        return out
+    return np.dtype("float64") if np.dtype(in_dtype) == np.float64 else np.dtype("float32")
 
 
 def _cast(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -180,7 +188,7 @@ def resample(recording: xr.DataArray, *, sampling_frequency_hz: float, max_denom
     window : str or tuple, default ("kaiser", 5.0)
         Window of the windowed-sinc anti-alias filter (as in :func:`scipy.signal.resample_poly`).
     dtype : numpy dtype, optional
-        Output dtype. Default: the input's if floating, else float32. Integer targets are rounded
+        Output dtype. Default: float32 (float64 for float64 input). Integer targets are rounded
         and clipped to the type's range.
     chunk_size : int, optional
         Output samples per chunk (default: the input chunk length scaled by the ratio).
@@ -246,7 +254,7 @@ def decimate(recording: xr.DataArray, *, factor: int, filter: str = "fir", offse
     offset : int, default 0
         First kept sample, in ``[0, factor)``; only with ``filter="none"``.
     dtype : numpy dtype, optional
-        Output dtype. Default: with ``"fir"``, the input's if floating else float32; with
+        Output dtype. Default: with ``"fir"``, float32 (float64 for float64 input); with
         ``"none"``, the input's.
     chunk_size : int, optional
         Output samples per chunk.

@@ -46,9 +46,10 @@ def covariance_moments(chunks, *, mean: np.ndarray | None = None, fourth: bool =
     """
     out: dict = {"n": 0, "sum": None, "xtx": None, "g": None}
     for chunk in chunks:
-        x = np.asarray(chunk, dtype=np.float64)
+        # float32 products per chunk (twice as fast; chunks are short), float64 accumulation.
+        x = np.asarray(chunk, dtype=np.float32)
         if mean is not None:
-            x = x - mean[None, :]
+            x = x - mean[None, :].astype(np.float32)
         if out["xtx"] is None:
             c = x.shape[1]
             out["sum"] = np.zeros(c)
@@ -56,7 +57,7 @@ def covariance_moments(chunks, *, mean: np.ndarray | None = None, fourth: bool =
             if fourth:
                 out["g"] = np.zeros((c, c))
         out["n"] += x.shape[0]
-        out["sum"] += x.sum(axis=0)
+        out["sum"] += x.sum(axis=0, dtype=np.float64)
         out["xtx"] += x.T @ x
         if fourth:
             q = x * x

@@ -171,3 +171,10 @@ def test_matches_spikeinterface_phase_shift():
     ref = spre.phase_shift(sc.NumpyRecording(x, sampling_frequency=FS), inter_sample_shift=d).get_traces()
     ours = phase_shift(_rec(x, chunk=20000), inter_sample_shift=d).values
     assert np.abs(ours - ref).max() < 5e-4 * x.std()  # same sign convention, same delay
+
+
+def test_float16_input_gives_float32_and_float64_stays_float64():
+    x = _band_limited(3000, 2)
+    d = np.array([0.0, 0.5])
+    assert phase_shift(_rec(x.astype("float16")), inter_sample_shift=d).dtype == np.float32
+    assert phase_shift(_rec(x.astype("float64")), inter_sample_shift=d).dtype == np.float64

@@ -114,7 +114,7 @@ def test_dead_channel_stays_zero_and_int_input(striped):
 
 def test_agc_kernel_plain_numpy():
     x = np.ones((200, 8), dtype="float32") * 3.0
-    y = agc_highpass_kernel(x, matrix=spatial_highpass_matrix(8), window=np.hanning(21))
+    y = agc_highpass_kernel(x, matrix=spatial_highpass_matrix(8), window=21)
     assert np.abs(y).max() < 1e-3  # a constant across channels is removed
 
 
@@ -220,3 +220,16 @@ def test_matches_spikeinterface_highpass_spatial_filter(striped):
     ours = highpass_spatial_filter(_rec(x, chunk=5000, probe=probe)).values
     # only the gain floor differs (ours is relative to the other channels, SI's to each channel's RMS)
     assert np.abs(ours - ref).max() < 1e-4 * x.std()
+
+
+def test_smoothed_amplitude_equals_fft_convolution_with_a_long_window():
+    from spkfn.preprocessing.spatial import smoothed_amplitude
+
+    x = (np.random.default_rng(3).normal(size=(40000, 5)) * 50).astype("float32")
+    x[20000:20100] *= 40  # a burst, then quiet again: the running sums must not drift
+    w = np.hanning(3001)
+    ref = scipy.signal.fftconvolve(np.abs(x).astype(np.float64), w[:, None] / w.sum(), mode="same", axes=0)
+    out = smoothed_amplitude(x, window_samples=3001)
+    assert np.abs(out - ref).max() < 1e-5 * ref.max()
+    with pytest.raises(ValueError, match="odd"):
+        smoothed_amplitude(x, window_samples=10)
