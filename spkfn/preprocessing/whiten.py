@@ -8,15 +8,48 @@ local.
 
 from __future__ import annotations
 
+import dask
 import numpy as np
 import xarray as xr
 
+from ..core.chunks import resolve_n_jobs
 from ..core.validate import check_choice, check_int, check_number
 from ..io.recording import channel_locations, check_recording, get_traces, num_samples
 from ._base import lazy_transform
 from .utils import neighbours_within, random_chunk_bounds
 
 __all__ = ["whiten", "whitening_matrix", "covariance_moments", "ledoit_wolf_shrinkage"]
+
+
+def _chunk_moments(chunk, mean: np.ndarray | None = None, fourth: bool = False) -> dict:
+    """Moments of one chunk: count, mean, scatter about the chunk's own mean (stable in float32)."""
+    x = np.asarray(chunk, dtype=np.float32)
+    if mean is not None:
+        x = x - mean[None, :].astype(np.float32)
+    m = x.mean(axis=0, dtype=np.float64)
+    xc = x - m[None, :].astype(np.float32)
+    out = {"n": x.shape[0], "mean": m, "scatter": (xc.T @ xc).astype(np.float64), "g": None}
+    if fourth:
+        q = x * x
+        out["g"] = (q.T @ q).astype(np.float64)
+    return out
+
+
+def _combine_moments(parts: list) -> dict:
+    """Merge per-chunk moments (Chan et al.'s pairwise update, all at once)."""
+    parts = [p for p in parts if p["n"] > 0]
+    if not parts:
+        raise ValueError("no samples to estimate a covariance from.")
+    n = sum(p["n"] for p in parts)
+    mean = sum(p["n"] * p["mean"] for p in parts) / n
+    scatter = sum(p["scatter"] for p in parts)
+    for p in parts:
+        d = p["mean"] - mean
+        scatter = scatter + p["n"] * np.outer(d, d)
+    out = {"n": n, "sum": mean * n, "xtx": scatter + n * np.outer(mean, mean), "scatter": scatter, "g": None}
+    if parts[0]["g"] is not None:
+        out["g"] = sum(p["g"] for p in parts)
+    return out
 
 
 def covariance_moments(chunks, *, mean: np.ndarray | None = None, fourth: bool = False) -> dict:
@@ -35,7 +68,10 @@ def covariance_moments(chunks, *, mean: np.ndarray | None = None, fourth: bool =
     Returns
     -------
     dict
-        ``n`` (samples), ``sum`` (per channel), ``xtx`` (``sum_t x_t x_t^T``), optionally ``g``.
+        ``n`` (samples), ``sum`` (per channel), ``xtx`` (``sum_t x_t x_t^T``), ``scatter``
+        (``sum_t (x_t - m)(x_t - m)^T`` about the overall mean ``m``), optionally ``g``. Each
+        chunk's products are taken about its own mean (float32, fast and accurate even with
+        large offsets) and merged in float64.
 
     Examples
     --------
@@ -44,27 +80,7 @@ def covariance_moments(chunks, *, mean: np.ndarray | None = None, fourth: bool =
     >>> m["n"], m["xtx"].tolist()
     (4, [[7.0, 7.0], [7.0, 7.0]])
     """
-    out: dict = {"n": 0, "sum": None, "xtx": None, "g": None}
-    for chunk in chunks:
-        # float32 products per chunk (twice as fast; chunks are short), float64 accumulation.
-        x = np.asarray(chunk, dtype=np.float32)
-        if mean is not None:
-            x = x - mean[None, :].astype(np.float32)
-        if out["xtx"] is None:
-            c = x.shape[1]
-            out["sum"] = np.zeros(c)
-            out["xtx"] = np.zeros((c, c))
-            if fourth:
-                out["g"] = np.zeros((c, c))
-        out["n"] += x.shape[0]
-        out["sum"] += x.sum(axis=0, dtype=np.float64)
-        out["xtx"] += x.T @ x
-        if fourth:
-            q = x * x
-            out["g"] += q.T @ q
-    if out["n"] == 0:
-        raise ValueError("no samples to estimate a covariance from.")
-    return out
+    return _combine_moments([_chunk_moments(c, mean=mean, fourth=fourth) for c in chunks])
 
 
 def ledoit_wolf_shrinkage(cov: np.ndarray, fourth_sum: float, n: int) -> float:
@@ -199,6 +215,7 @@ def whiten(
     matrix: np.ndarray | None = None,
     mean_uV: np.ndarray | None = None,
     chunk_size: int | None = None,
+    n_jobs: int | None = None,
 ) -> tuple[xr.DataArray, np.ndarray]:
     """Whiten a recording: ``(x_uV - mean) @ W.T`` with ``W`` estimated from random chunks (lazy).
 
@@ -239,6 +256,8 @@ def whiten(
         Only with ``matrix``.
     chunk_size : int, optional
         Samples per chunk of the output (default: the recording's chunks).
+    n_jobs : int, optional
+        Threads reading the random chunks (default: all cores); the matrix does not depend on it.
 
     Returns
     -------
@@ -303,7 +322,7 @@ def whiten(
             raise ValueError("mean_uV is only used with matrix=; with an estimated matrix use apply_mean=True.")
         W, mean = _estimate(recording, mode=mode, groups=groups, locations=locations, radius_um=radius_um,
                             eps=eps, regularization=regularization, num_chunks=num_chunks,
-                            chunk_duration_s=chunk_duration_s, seed=seed, apply_mean=apply_mean)
+                            chunk_duration_s=chunk_duration_s, seed=seed, apply_mean=apply_mean, n_jobs=n_jobs)
         source = "estimated"
 
     scale = 1.0 if int_scale is None else int_scale
@@ -352,25 +371,29 @@ def _check_radius(locations: np.ndarray, groups: np.ndarray, radius_um: float) -
 
 
 def _estimate(recording, *, mode, groups, locations, radius_um, eps, regularization, num_chunks,
-              chunk_duration_s, seed, apply_mean):
+              chunk_duration_s, seed, apply_mean, n_jobs):
     fs = float(recording.attrs["sampling_frequency"])
-
     size = max(1, int(round(chunk_duration_s * fs)))
-    # The chunks random_chunks(..., seed=seed) would return, read one at a time (bounded memory).
+    # The chunks random_chunks(..., seed=seed) would return; each read and reduced in its own
+    # task (threads), so memory is n_jobs chunks and lazy upstream steps run in parallel.
     bounds = random_chunk_bounds(num_samples(recording), num_chunks=num_chunks, chunk_size=size, seed=seed)
 
-    def _chunks():
-        for a, b in bounds:
-            yield get_traces(recording, start=int(a), end=int(b), return_uV=True)
+    def _one(a, b, mean, fourth):
+        return _chunk_moments(get_traces(recording, start=a, end=b, return_uV=True), mean=mean, fourth=fourth)
+
+    def _pass(mean, fourth):
+        # pure=False: hashing the closure would hash the recording
+        tasks = [dask.delayed(_one, pure=False)(int(a), int(b), mean, fourth) for a, b in bounds]
+        return _combine_moments(list(dask.compute(*tasks, scheduler="threads", num_workers=resolve_n_jobs(n_jobs))))
 
     fourth = regularization == "ledoit_wolf"
-    mean = None
+    moments = _pass(None, fourth and not apply_mean)
     if apply_mean:
-        first = covariance_moments(_chunks())
-        mean = first["sum"] / first["n"]
-    moments = covariance_moments(_chunks(), mean=mean, fourth=fourth)
-    if apply_mean:
-        moments["sum"] = mean * moments["n"]  # report the raw mean, moments are centred
+        mean = moments["sum"] / moments["n"]
+        centred = {"n": moments["n"], "sum": moments["sum"], "xtx": moments["scatter"], "g": None}
+        if fourth:  # the 4th moments must be about the overall mean: a second pass
+            centred["g"] = _pass(mean, True)["g"]
+        moments = centred
     W, m = whitening_matrix(moments, groups=groups, mode=mode, locations=locations, radius_um=radius_um,
                             eps=eps, regularization=regularization, apply_mean=apply_mean)
     return W, m
