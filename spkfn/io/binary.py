@@ -18,6 +18,23 @@ __all__ = ["read_binary", "write_binary", "read_binary_folder", "sidecar_path"]
 SIDECAR_FORMAT = "spkfn-binary-1"
 
 
+class _MemmapBlocks:
+    """Array-like over a flat file: each indexing opens a memmap and copies just that block.
+
+    ``dask.array.from_array`` given an ``np.memmap`` (an ndarray) splits it into in-memory pieces
+    when the graph is built, which reads the whole file into RAM; given this object it creates one
+    lazy read task per chunk.
+    """
+
+    def __init__(self, path: Path, *, dtype: np.dtype, offset: int, shape: tuple[int, int]):
+        self.path, self.dtype, self.offset, self.shape = path, np.dtype(dtype), int(offset), tuple(shape)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, index):
+        mm = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=self.shape)
+        return np.array(mm[index])
+
+
 def sidecar_path(path) -> Path:
     """JSON sidecar beside a binary file: ``traces.bin`` -> ``traces.bin.json``."""
     path = Path(path)
@@ -104,12 +121,13 @@ def read_binary(
     if n_samples == 0:
         raise ValueError(f"{path.name} holds no samples after offset {offset_bytes}.")
     shape = (n_samples, num_channels) if time_axis == 0 else (num_channels, n_samples)
-    mm = np.memmap(path, dtype=dtype, mode="r", offset=offset_bytes, shape=shape)
+    mm = _MemmapBlocks(path, dtype=dtype, offset=offset_bytes, shape=shape)
     if chunk_size is None:
         chunk_size = default_chunk_size(num_channels, sampling_frequency=fs)
     chunks = (chunk_size, num_channels) if time_axis == 0 else (num_channels, chunk_size)
     # name=False: a deterministic token without hashing the whole file.
-    data = da.from_array(mm, chunks=chunks, name=f"binary-{path.resolve()}-{size}-{path.stat().st_mtime_ns}-{offset_bytes}-{dtype.str}-{num_channels}-{time_axis}-{chunk_size}")
+    data = da.from_array(mm, chunks=chunks, meta=np.empty((0, 0), dtype=dtype),
+                         name=f"binary-{path.resolve()}-{size}-{path.stat().st_mtime_ns}-{offset_bytes}-{dtype.str}-{num_channels}-{time_axis}-{chunk_size}")
     if time_axis == 1:
         data = data.T
     return from_array(
@@ -204,7 +222,8 @@ def _sidecar(rec: xr.DataArray, dtype: np.dtype) -> dict:
         "dtype": np.dtype(dtype).str,
         "time_axis": 0,
         "offset_bytes": 0,
-        "t_start_s": float(rec.coords["time"].values[0]) if rec.sizes["time"] else 0.0,
+        # [:1] first: .values on the lazy time coord would materialise all of it (1 h = 0.9 GB).
+        "t_start_s": float(rec.coords["time"][:1].values[0]) if rec.sizes["time"] else 0.0,
         "channel_ids": rec.coords["channel"].values.astype(str).tolist(),
         "gain_to_uV": rec.coords["gain_to_uV"].values.tolist(),
         "offset_to_uV": rec.coords["offset_to_uV"].values.tolist(),
