@@ -310,7 +310,7 @@ def _group_sets(n_channels: int, groups, reference_indices) -> list[tuple[np.nda
         targets = np.flatnonzero(g == grp)
         refs = targets[is_ref[targets]]
         if refs.size == 0:
-            raise ValueError(f"group {grp!r} has no reference channel: each group is referenced to its own "
+            raise ValueError(f"group {np.asarray(grp).item()!r} has no reference channel: each group is referenced to its own "
                              "channels, so give at least one reference channel per group.")
         sets.append((targets.astype(np.int64), refs.astype(np.int64)))
     return sets
@@ -480,7 +480,7 @@ def common_reference(recording: xr.DataArray, *, reference: str = "global", oper
     ids = recording.coords["channel"].values.astype(str)
     groups = recording.coords["group"].values
     params = {"reference": reference, "operator": operator, "reference_channel_ids": reference_channel_ids,
-              "local_radius_um": list(local_radius_um) if reference == "local" else local_radius_um,
+              "local_radius_um": local_radius_um,
               "dtype": out_dtype.name}
     average = operator == "average"
     gains = recording.coords["gain_to_uV"].values
