@@ -92,6 +92,33 @@ def _cpu_s() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _generated_recording(n_channels: int, duration_s: float, seed: int):
+    """A lazily generated recording (noise, common mode, offsets, slow wave; seeded per block), for
+    memory-versus-duration runs that should not need an input file on disk."""
+    import dask.array as da
+
+    from spkfn.core.chunks import default_chunk_size
+    from spkfn.io import from_array
+
+    n = int(round(duration_s * FS))
+    block = default_chunk_size(n_channels, sampling_frequency=FS)  # the chunks a file read would have
+    chunks = ((block,) * (n // block) + ((n % block,) if n % block else ()), (n_channels,))
+    offsets = np.random.default_rng(seed).uniform(-200, 200, n_channels).astype(np.float32)
+
+    def make(block_info=None):
+        (lo, hi), _ = block_info[None]["array-location"]
+        rng = np.random.default_rng([seed, lo])
+        m = hi - lo
+        x = rng.standard_normal((m, n_channels), dtype=np.float32) * 10
+        x += (rng.standard_normal(m, dtype=np.float32) * 8)[:, None]
+        t = (lo + np.arange(m)) / FS
+        x += (40 * np.sin(2 * np.pi * 7 * t[:, None] + np.arange(n_channels)[None, :])).astype(np.float32)
+        return x + offsets
+
+    data = da.map_blocks(make, dtype=np.float32, chunks=chunks, meta=np.empty((0, 0), np.float32))
+    return from_array(data, sampling_frequency=FS)
+
+
 def _worker_spkfn(a) -> dict:
     from spkfn.io import from_array, read_binary, write_binary
     from spkfn.preprocessing import apply_pipeline
@@ -104,7 +131,10 @@ def _worker_spkfn(a) -> dict:
                  n_jobs=a.n_jobs, progress=False)
     warmup = time.perf_counter() - t0
     t0, c0 = time.perf_counter(), _cpu_s()
-    rec = read_binary(a.input, sampling_frequency=FS, num_channels=a.channels, dtype=a.dtype)
+    if a.input == "generated":
+        rec = _generated_recording(a.channels, a.duration_s, a.seed)
+    else:
+        rec = read_binary(a.input, sampling_frequency=FS, num_channels=a.channels, dtype=a.dtype)
     out = apply_pipeline(rec, steps)
     write_binary(out, a.output, dtype="float32", n_jobs=a.n_jobs, progress=False)
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
@@ -173,7 +203,8 @@ def _tree_memory(pid: int) -> tuple[float, float]:
 
 def run_tool(tool: str, a, inp: Path, out: Path) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", tool, "--input", str(inp), "--output", str(out),
-           "--channels", str(a.channels), "--dtype", a.dtype, "--n-jobs", str(a.n_jobs)]
+           "--channels", str(a.channels), "--dtype", a.dtype, "--n-jobs", str(a.n_jobs),
+           "--duration-s", str(a.duration_s), "--seed", str(a.seed)]
     env = dict(os.environ)
     # one thread per BLAS/numba pool per job, as SpikeInterface's workers do
     env.setdefault("OMP_NUM_THREADS", "1")
@@ -272,6 +303,9 @@ def main(argv=None) -> int:
                     help="run the tools alternately this many times and keep each tool's fastest run "
                          "(shared machines: other jobs slow some runs down)")
     ap.add_argument("--tag", default="", help="free text stored with the results")
+    ap.add_argument("--source", choices=["file", "generated"], default="file",
+                    help="'generated': spkfn reads a lazily generated recording instead of an input file "
+                         "(memory-versus-duration runs without a large input file; spkfn only)")
     # worker mode
     ap.add_argument("--worker", choices=["spkfn", "si"], help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
@@ -282,6 +316,11 @@ def main(argv=None) -> int:
         return 0
 
     tools = [t.strip() for t in a.tools.split(",") if t.strip()]
+    if a.source == "generated":
+        if "si" in tools:
+            print("--source generated runs spkfn only (SpikeInterface reads the file): skipping the SI side.")
+            tools = [t for t in tools if t != "si"]
+        a.no_compare = True
     if "si" in tools:
         try:
             import spikeinterface  # noqa: F401
@@ -290,7 +329,7 @@ def main(argv=None) -> int:
             tools.remove("si")
     n_samples = int(round(a.duration_s * FS))
     itemsize = np.dtype(a.dtype).itemsize
-    in_bytes = n_samples * a.channels * itemsize
+    in_bytes = 0 if a.source == "generated" else n_samples * a.channels * itemsize
     out_bytes = n_samples * a.channels * 4
     work = Path(a.workdir) if a.workdir else Path(tempfile.mkdtemp(prefix="spkfn-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -300,11 +339,12 @@ def main(argv=None) -> int:
         print(f"not enough disk in {work}: need {need / 2**30:.1f} GiB, have {free / 2**30:.1f} GiB. "
               "Use --workdir elsewhere, --no-compare, or fewer tools.")
         return 2
-    inp = work / f"input_{a.channels}ch_{a.duration_s:g}s_{a.dtype}.bin"
+    inp = work / f"input_{a.channels}ch_{a.duration_s:g}s_{a.dtype}.bin" if a.source == "file" else Path("generated")
     print(f"# {a.channels} channels x {a.duration_s:g} s at {FS:g} Hz, {a.dtype} input "
-          f"({in_bytes / 1e9:.2f} GB), float32 output ({out_bytes / 1e9:.2f} GB), n_jobs={a.n_jobs}")
+          f"({'generated on the fly' if a.source == 'generated' else f'{in_bytes / 1e9:.2f} GB'}), "
+          f"float32 output ({out_bytes / 1e9:.2f} GB), n_jobs={a.n_jobs}")
     t0 = time.perf_counter()
-    if not (inp.exists() and inp.stat().st_size == in_bytes):
+    if a.source == "file" and not (inp.exists() and inp.stat().st_size == in_bytes):
         generate(inp, n_channels=a.channels, duration_s=a.duration_s, dtype=a.dtype, seed=a.seed)
     os.sync()  # flush the input so writeback does not land inside a timed run
     print(f"# data ready in {time.perf_counter() - t0:.1f} s: {inp}")
@@ -356,7 +396,7 @@ def main(argv=None) -> int:
                   + ", ".join(f"{k} {v:.2e}" for k, v in ref.items()))
     finally:
         if not a.keep:
-            for p in [inp, *[work / "out_spkfn.bin", work / "out_si"]]:
+            for p in [*([inp] if a.source == "file" else []), work / "out_spkfn.bin", work / "out_si"]:
                 for q in [p, Path(str(p) + ".json"), p.with_suffix(".warmup.bin"), p.with_suffix(".warmup")]:
                     if q.is_dir():
                         shutil.rmtree(q, ignore_errors=True)
@@ -368,7 +408,7 @@ def main(argv=None) -> int:
     record = {
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
         "channels": a.channels, "duration_s": a.duration_s, "sampling_frequency": FS, "input_dtype": a.dtype,
-        "n_jobs": a.n_jobs, "tag": a.tag, "host": platform.node(), "cpus": os.cpu_count(),
+        "n_jobs": a.n_jobs, "source": a.source, "tag": a.tag, "host": platform.node(), "cpus": os.cpu_count(),
         "load_avg_1min": os.getloadavg()[0], "results": results, **summary,
     }
     RESULTS.mkdir(exist_ok=True)

@@ -1,4 +1,4 @@
-"""Flat binary recordings: lazy memmap reads, streamed atomic writes with a JSON sidecar."""
+"""Flat binary recordings: lazy chunked reads, streamed atomic writes with a JSON sidecar."""
 
 from __future__ import annotations
 
@@ -207,16 +207,26 @@ class _BinaryReader:
             return out
         rows, cols = key
         n = self.shape[0]
-        if isinstance(rows, slice) and rows.step in (None, 1):
-            start, stop, _ = rows.indices(n)
-            block = self._read_rows(start, max(start, stop))
-            return block if cols == slice(None) else block[:, cols]
-        idx = np.arange(n)[rows]
+        if isinstance(rows, int | np.integer):
+            r = int(rows) + (n if rows < 0 else 0)
+            if not 0 <= r < n:
+                raise IndexError(f"row {rows} is out of bounds for {n} samples.")
+            return self._read_rows(r, r + 1)[0][cols]
+        if isinstance(rows, slice):
+            start, stop, step = rows.indices(n)
+            if step == 1:
+                block = self._read_rows(start, max(start, stop))
+                return block if cols == slice(None) else block[:, cols]
+            idx = np.arange(start, stop, step)
+        else:
+            idx = np.asarray(rows)
+            idx = np.flatnonzero(idx) if idx.dtype == bool else np.where(idx < 0, idx + n, idx).astype(np.int64)
         if idx.size == 0:
-            return np.empty((0, self.shape[1]), dtype=self.dtype)[:, cols] if idx.ndim else np.empty(0, self.dtype)[cols]
+            return np.empty((0, self.shape[1]), dtype=self.dtype)[:, cols]
         lo, hi = int(idx.min()), int(idx.max()) + 1
-        block = self._read_rows(lo, hi)
-        return block[idx - lo][..., cols] if idx.ndim else block[int(idx) - lo][cols]
+        if lo < 0 or hi > n:
+            raise IndexError(f"rows outside [0, {n}) requested.")
+        return self._read_rows(lo, hi)[idx - lo][:, cols]
 
     def _read_rows(self, start: int, stop: int) -> np.ndarray:
         out = np.empty((stop - start, self.shape[1]), dtype=self.dtype)

@@ -21,7 +21,7 @@ from .filters import (
     bandpass_filter,
     design_filter,
     design_notch,
-    filter,
+    filter,  # noqa: F401  (see the note on __all__)
     filter_margin_samples,
     filter_traces,
     highpass_filter,
@@ -44,9 +44,11 @@ from .utils import (
     random_chunks,
 )
 
+# ``filter`` is importable (``spkfn.preprocessing.filter``) but left out of ``__all__`` so that
+# ``from spkfn.preprocessing import *`` does not shadow the builtin ``filter``.
 __all__ = [
     # filters
-    "filter", "bandpass_filter", "highpass_filter", "notch_filter",
+    "bandpass_filter", "highpass_filter", "notch_filter",
     "design_filter", "design_notch", "filter_margin_samples", "filter_traces",
     # references
     "common_reference", "common_reference_traces", "local_reference_traces", "median_across_channels",

@@ -74,3 +74,16 @@ def test_reading_does_not_keep_file_pages_mapped(tmp_path):
     assert float(rec.sum().values) == 0.0
     maps = open("/proc/self/maps").read() if __import__("os").path.exists("/proc/self/maps") else ""
     assert str(p) not in maps
+
+
+def test_reader_negative_and_boolean_rows(tmp_path):
+    x = np.arange(60, dtype="float32").reshape(20, 3)
+    p = tmp_path / "x.bin"
+    x.tofile(p)
+    r = _BinaryReader(p, dtype=np.dtype("float32"), shape=(20, 3), offset_bytes=0, time_axis=0)
+    assert np.array_equal(r[-1], x[-1]) and np.array_equal(r[np.array([-2, 0])], x[[-2, 0]])
+    mask = np.zeros(20, bool)
+    mask[[3, 7]] = True
+    assert np.array_equal(r[mask, 1:], x[mask, 1:])
+    with pytest.raises(IndexError):
+        r[20]
