@@ -236,3 +236,13 @@ def test_bad_design():
         filter_traces(np.zeros(10), sos=design_filter(sampling_frequency=FS, btype="lowpass", freq_max_hz=100.0))
     with pytest.raises(ValueError, match="sos must have shape"):
         filter_traces(np.zeros((10, 2)), sos=np.zeros((2, 5)))
+
+
+@pytest.mark.reference
+def test_bandpass_matches_spikeinterface():
+    si = pytest.importorskip("spikeinterface.core")
+    spre = pytest.importorskip("spikeinterface.preprocessing")
+    x = _signal(n=30000, c=8)
+    ref = spre.bandpass_filter(si.NumpyRecording(x, FS), freq_min=300.0, freq_max=6000.0).get_traces()
+    out = bandpass_filter(_rechunk(from_array(x, sampling_frequency=FS), 7000)).values
+    assert np.abs(out - ref).max() < TOL * ref.std()

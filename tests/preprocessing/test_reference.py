@@ -204,3 +204,25 @@ def test_bad_choices_and_dtypes():
     assert out.attrs["preprocessing"][-1] == {"step": "common_reference", "params": {
         "reference": "global", "operator": "median", "reference_channel_ids": None,
         "local_radius_um": [30.0, 55.0], "dtype": "float32"}}
+
+
+@pytest.mark.reference
+def test_global_and_local_match_spikeinterface():
+    si = pytest.importorskip("spikeinterface.core")
+    spre = pytest.importorskip("spikeinterface.preprocessing")
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(4000, 16)).astype("float32")
+    loc = _two_column_probe(16)
+    si_rec = si.NumpyRecording(x, FS)
+    if hasattr(si_rec, "set_dummy_probe_from_locations"):
+        si_rec.set_dummy_probe_from_locations(loc)
+    else:  # older SpikeInterface
+        si_rec.set_channel_locations(loc)
+    assert np.allclose(si_rec.get_channel_locations(), loc)
+    rec = from_array(x, sampling_frequency=FS, channel_locations=loc)
+    for op in ("median", "average"):
+        ref = spre.common_reference(si_rec, reference="global", operator=op).get_traces()
+        assert np.allclose(common_reference(rec, operator=op).values, ref, atol=1e-5)
+        ref = spre.common_reference(si_rec, reference="local", operator=op, local_radius=(30, 55),
+                                    min_local_neighbors=1).get_traces()
+        assert np.allclose(common_reference(rec, reference="local", operator=op).values, ref, atol=1e-5)
