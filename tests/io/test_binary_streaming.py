@@ -87,3 +87,15 @@ def test_reader_negative_and_boolean_rows(tmp_path):
     assert np.array_equal(r[mask, 1:], x[mask, 1:])
     with pytest.raises(IndexError):
         r[20]
+
+
+def test_write_in_batches_of_chunks(tmp_path):
+    """More chunks than one store batch: written in several scheduler calls, same bytes."""
+    from spkfn.core.chunks import STORE_BATCH_CHUNKS
+    from spkfn.preprocessing import bandpass_filter
+
+    x = np.random.default_rng(1).normal(size=(STORE_BATCH_CHUNKS * 40 + 17, 3)).astype("float32")
+    rec = from_array(da.from_array(x, chunks=(40, 3)), sampling_frequency=30000.0)
+    out = bandpass_filter(rec, margin_ms=1.0)  # margins cross batch boundaries
+    p = write_binary(out, tmp_path / "b.bin", progress=True, n_jobs=2)
+    assert np.array_equal(read_binary_folder(p).values, out.values)
