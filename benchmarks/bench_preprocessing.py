@@ -111,9 +111,10 @@ def _generated_recording(n_channels: int, duration_s: float, seed: int):
         m = hi - lo
         x = rng.standard_normal((m, n_channels), dtype=np.float32) * 10
         x += (rng.standard_normal(m, dtype=np.float32) * 8)[:, None]
-        t = (lo + np.arange(m)) / FS
-        x += (40 * np.sin(2 * np.pi * 7 * t[:, None] + np.arange(n_channels)[None, :])).astype(np.float32)
-        return x + offsets
+        t = ((lo + np.arange(m)) / FS).astype(np.float32)
+        x += 40 * np.sin(np.float32(2 * np.pi * 7) * t[:, None] + np.arange(n_channels, dtype=np.float32)[None, :])
+        x += offsets
+        return x
 
     data = da.map_blocks(make, dtype=np.float32, chunks=chunks, meta=np.empty((0, 0), np.float32))
     return from_array(data, sampling_frequency=FS)
