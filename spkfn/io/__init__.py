@@ -4,6 +4,7 @@ See docs/data_model.md for the layout of each object.
 """
 
 from .binary import read_binary, read_binary_folder, write_binary
+from .phy import read_kilosort, read_phy_params
 from .probes import (
     get_probe,
     linear_probe,
@@ -42,5 +43,6 @@ __all__ = [
     "multi_shank_probe",
     "sorting_from_arrays", "check_sorting", "spike_trains", "spike_unit_ids", "spike_times_s", "unit_counts",
     "templates_from_array", "check_templates",
+    "read_kilosort", "read_phy_params",
     "read_binary", "write_binary", "read_binary_folder", "read_zarr", "write_zarr", "kind_of",
 ]
