@@ -100,7 +100,8 @@ def _fmt(v) -> str:
 class SorterSpec:
     """A registered sorter.
 
-    ``runner`` is ``"module:function"``; the function is called as
+    ``runner`` is ``"module:function"`` (imported only when the sorter runs) or a callable; it is
+    called as
     ``runner(recording, *, params, folder, seed, n_jobs, progress)`` and returns a sorting
     ``xarray.Dataset``. ``import_name`` is the package whose presence makes the sorter available;
     ``dist_name`` the distribution whose version is recorded. ``min_duration_s`` is the shortest
@@ -108,7 +109,7 @@ class SorterSpec:
     """
 
     name: str
-    runner: str
+    runner: str | Callable
     params: tuple[Param, ...]
     install_hint: str
     description: str = ""
@@ -319,7 +320,8 @@ def _check_bounds(p: Param, v: float, value, where: str) -> None:
     if p.max is not None:
         ok &= v < p.max if p.max_exclusive else v <= p.max
     if not ok:
-        raise ValueError(f"{where} must be in {p.range_text()}; got {value!r}.")
+        what = "an integer in" if p.type is int else "in"
+        raise ValueError(f"{where} must be {what} {p.range_text()}; got {value!r}.")
 
 
 def params_json_schema(sorter: str) -> dict:
@@ -332,7 +334,7 @@ def params_json_schema(sorter: str) -> dict:
     --------
     >>> s = params_json_schema("kilosort4")
     >>> s["properties"]["Th_learned"]["exclusiveMinimum"], s["additionalProperties"]
-    (0.0, False)
+    (0, False)
     """
     spec = get_sorter_spec(sorter)
     props = {}

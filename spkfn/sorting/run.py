@@ -95,7 +95,7 @@ def run_sorter(
     --------
     >>> import numpy as np
     >>> from spkfn.io import from_array, linear_probe
-    >>> rec = from_array(np.zeros((30000, 4), "int16"), sampling_frequency=30000.0,
+    >>> rec = from_array(np.zeros((60000, 4), "int16"), sampling_frequency=30000.0,
     ...                  probe=linear_probe(num_channels=4))
     >>> run_sorter(rec, sorter="kilosort4")
     Traceback (most recent call last):
@@ -111,8 +111,11 @@ def run_sorter(
         spec.extra_checks(rec, used)
     if not is_installed(sorter):
         raise SorterNotInstalledError(spec.install_hint)
-    module, _, func = spec.runner.partition(":")
-    runner = getattr(importlib.import_module(module), func)
+    if callable(spec.runner):
+        runner = spec.runner
+    else:
+        module, _, func = spec.runner.partition(":")
+        runner = getattr(importlib.import_module(module), func)
 
     own_folder = folder is None
     folder = Path(tempfile.mkdtemp(prefix=f"spkfn-{sorter}-")) if own_folder else Path(folder)

@@ -26,7 +26,7 @@ def planted_recording(*, n_channels: int = 32, duration_s: float = 20.0, n_units
     traces = rng.normal(0.0, noise_uv, size=(n, n_channels)).astype(np.float32)
     t = np.arange(-30, 60) / fs * 1000.0  # ms
     units_y = np.linspace(loc[:, 1].min() + 30, loc[:, 1].max() - 30, n_units)
-    times_all, units_all = [], []
+    times_all, units_all = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for u in range(n_units):
         width = 0.25 + 0.1 * (u % 3)
         wave = -np.exp(-0.5 * (t / width) ** 2) + 0.35 * np.exp(-0.5 * ((t - 0.6) / (2 * width)) ** 2)
@@ -50,5 +50,6 @@ def planted_recording(*, n_channels: int = 32, duration_s: float = 20.0, n_units
 
 
 @pytest.fixture(scope="session")
-def planted():
-    return planted_recording()
+def make_planted():
+    """The :func:`planted_recording` factory (fixtures avoid importing test modules)."""
+    return planted_recording
