@@ -72,7 +72,8 @@ def run_sorter(
         Kilosort's ``KSLabel``, ``ContamPct``, ``Amplitude``). attrs: ``sorter``,
         ``sorter_version``, ``sorter_params`` (JSON text of the parameters actually used, after
         defaults), ``seed``, ``n_jobs``, ``wall_time_s``, ``spkfn_version``, ``num_samples``,
-        ``t_start_s``, ``dropped_channels`` (JSON list of channels left out as constant).
+        ``t_start_s``, ``dropped_channels`` (JSON list of channels left out as constant), and
+        ``folder`` when one was given.
 
     Raises
     ------
@@ -153,6 +154,9 @@ def run_sorter(
         "t_start_s": float(rec.coords["time"].values[0]),
         "dropped_channels": json.dumps(dropped),
     }
+    attrs.pop("sorter_output", None)
+    if not own_folder:
+        attrs["folder"] = str(folder)
     sorting = sorting.assign_attrs(attrs)
     _write_json({**record, "wall_time_s": attrs["wall_time_s"], "num_units": int(sorting.sizes["unit"]),
                  "num_spikes": int(sorting.sizes["spike"])}, folder / "spkfn_run.json")

@@ -62,6 +62,17 @@ def test_run_records_params_seed_and_version(fake_sorter, tmp_path):
     record = json.loads((tmp_path / "run" / "spkfn_run.json").read_text())
     assert record["params"] == {"every": 6000, "fail": False} and record["num_spikes"] == 10
     assert (tmp_path / "run" / "fake.log").read_text() == "channels=4 seed=3 n_jobs=1\n"
+    assert s.attrs["folder"] == str(tmp_path / "run")
+
+
+def test_sorting_round_trips_through_zarr(fake_sorter, tmp_path):
+    from spkfn.io import read_zarr, write_zarr
+
+    s = run_sorter(_rec(), sorter=fake_sorter, params={"every": 6000})
+    assert "folder" not in s.attrs
+    back = read_zarr(write_zarr(s, tmp_path / "s.zarr", progress=False))
+    assert np.array_equal(back.sample_index.values, s.sample_index.values)
+    assert json.loads(back.attrs["sorter_params"]) == {"every": 6000, "fail": False}
 
 
 def test_temporary_folder_removed_after_success_kept_after_failure(fake_sorter, tmp_path, monkeypatch):

@@ -116,7 +116,6 @@ def run_kilosort4(recording: xr.DataArray, *, params: dict, folder: Path, seed: 
         return empty_sorting(sampling_frequency=fs, num_samples=num_samples(recording))
     sorting = read_kilosort(results, sampling_frequency=fs, num_samples=num_samples(recording))
     sorting.attrs.pop("source", None)
-    sorting.attrs["sorter_output"] = str(results)
     return sorting
 
 
