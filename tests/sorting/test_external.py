@@ -122,3 +122,20 @@ def test_mountainsort5_on_planted_recording(tmp_path, make_planted):
     again = run_sorter(rec, sorter="mountainsort5", seed=0, n_jobs=1)
     assert np.array_equal(again.sample_index.values, s.sample_index.values)
     assert np.array_equal(again.unit_index.values, s.unit_index.values)
+
+
+@pytest.mark.slow
+def test_kilosort4_on_pure_noise_is_empty_or_a_clear_error(tmp_path, make_planted):
+    """No spikes to find: an empty sorting with a warning, or a SorterError carrying Kilosort's log."""
+    if not is_installed("kilosort4"):
+        pytest.skip("kilosort (Kilosort4) is not installed: pip install torch==2.13.0, then 'spkfn[kilosort4]'")
+    from spkfn.sorting import SorterError
+
+    rec, _ = make_planted(n_channels=8, duration_s=4.0, n_units=0, seed=4)
+    try:
+        with pytest.warns(UserWarning, match="kilosort4 found no spikes"):
+            s = run_sorter(rec, sorter="kilosort4", params={"nblocks": 0}, folder=tmp_path)
+    except SorterError as e:
+        assert "--- last lines of" in str(e) and "kilosort4.log" in str(e)
+    else:
+        assert s.sizes["spike"] == 0 and s.sizes["unit"] == 0
