@@ -329,6 +329,7 @@ def params_json_schema(sorter: str) -> dict:
 
     An ``object`` whose ``properties`` carry each parameter's type, default, bounds or choices and
     description, with ``additionalProperties: false``; the workflow's config schema embeds it.
+    Infinite defaults (JSON has none) are left out of ``default`` and stated in the description.
 
     Examples
     --------
@@ -354,8 +355,12 @@ def params_json_schema(sorter: str) -> dict:
                 _bounds_schema(p, schema)
         if p.nullable:
             schema = {"anyOf": [schema, {"type": "null"}]}
-        schema["default"] = _json_default(p.default)
-        schema["description"] = p.description + (f" Unit: {p.unit}." if p.unit else "")
+        desc = p.description + (f" Unit: {p.unit}." if p.unit else "")
+        if isinstance(p.default, float) and not math.isfinite(p.default):
+            desc += f" Default: {p.default} (JSON has no infinity; leave the key out to use it)."
+        else:
+            schema["default"] = p.default
+        schema["description"] = desc
         props[p.name] = schema
     return {
         "type": "object",
@@ -371,12 +376,6 @@ def _bounds_schema(p: Param, schema: dict) -> None:
         schema["exclusiveMinimum" if p.min_exclusive else "minimum"] = p.min
     if p.max is not None and math.isfinite(p.max):
         schema["exclusiveMaximum" if p.max_exclusive else "maximum"] = p.max
-
-
-def _json_default(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 # ---------------------------------------------------------------------------------------------
