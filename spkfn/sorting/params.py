@@ -458,6 +458,30 @@ MOUNTAINSORT5_PARAMS: tuple[Param, ...] = (
 )
 
 
+def _check_mountainsort5(recording, params: dict) -> None:
+    """Checks of MountainSort5's parameters against the recording (before anything runs)."""
+    fs = float(recording.attrs["sampling_frequency"])
+    if params["filter"] and params["freq_max_hz"] >= fs / 2:
+        raise ValueError(
+            f"parameter 'freq_max_hz' of sorter 'mountainsort5' ({params['freq_max_hz']:g} Hz) must be below the "
+            f"Nyquist frequency ({fs / 2:g} Hz); lower it or set filter=False."
+        )
+    if params["filter"] and params["freq_min_hz"] >= params["freq_max_hz"]:
+        raise ValueError(
+            f"parameter 'freq_min_hz' of sorter 'mountainsort5' ({params['freq_min_hz']:g} Hz) must be below "
+            f"freq_max_hz ({params['freq_max_hz']:g} Hz)."
+        )
+
+
+def _check_kilosort4(recording, params: dict) -> None:
+    """Checks of Kilosort4's parameters against the recording (before anything runs)."""
+    if params["nt"] % 2 == 0:
+        raise ValueError(f"parameter 'nt' of sorter 'kilosort4' must be odd (Kilosort4 requires it); got {params['nt']}.")
+    if params["tmax"] <= params["tmin"]:
+        raise ValueError(f"parameter 'tmax' of sorter 'kilosort4' ({params['tmax']:g} s) must be above tmin "
+                         f"({params['tmin']:g} s).")
+
+
 def _register_builtin() -> None:
     register_sorter(SorterSpec(
         name="kilosort4",
@@ -466,6 +490,7 @@ def _register_builtin() -> None:
         import_name="kilosort",
         dist_name="kilosort",
         min_duration_s=2.0,
+        extra_checks=_check_kilosort4,
         description="Kilosort 4 (Pachitariu et al. 2024, Nature Methods), run on CPU through its Python API.",
         install_hint=(
             "Kilosort4 is not installed. Install PyTorch's CPU build first, then Kilosort: "
@@ -481,6 +506,7 @@ def _register_builtin() -> None:
         import_name="mountainsort5",
         dist_name="mountainsort5",
         min_duration_s=1.0,
+        extra_checks=_check_mountainsort5,
         description="MountainSort 5 (Magland et al.), through its Python API; filtering and whitening by SpikeInterface.",
         install_hint=(
             "MountainSort5 is not installed: `pip install 'spkfn[mountainsort5]'` (or `pip install mountainsort5`); "

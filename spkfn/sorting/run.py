@@ -133,9 +133,13 @@ def run_sorter(
     t0 = time.perf_counter()
     try:
         sorting = runner(rec, params=used, folder=folder, seed=seed, n_jobs=n_jobs, progress=progress)
-    except (SorterError, SorterNotInstalledError) as e:
+    except SorterError as e:
         if own_folder:
             e.args = (f"{e.args[0]}\n(the sorter's folder is kept for inspection: {folder})",) + e.args[1:]
+        raise
+    except BaseException:
+        if own_folder:  # not the sorter's failure (bad input found late, interrupt): nothing to inspect
+            shutil.rmtree(folder, ignore_errors=True)
         raise
     wall = time.perf_counter() - t0
     check_sorting(sorting)

@@ -48,14 +48,7 @@ def run_mountainsort5(recording: xr.DataArray, *, params: dict, folder: Path, se
     folder = Path(folder)
     fs = float(recording.attrs["sampling_frequency"])
     n_ch = int(recording.sizes["channel"])
-    p = params
-    if p["filter"] and p["freq_max_hz"] >= fs / 2:
-        raise ValueError(
-            f"parameter 'freq_max_hz' of sorter 'mountainsort5' ({p['freq_max_hz']:g} Hz) must be below the Nyquist "
-            f"frequency ({fs / 2:g} Hz); lower it or set filter=False."
-        )
-    if p["filter"] and p["freq_min_hz"] >= p["freq_max_hz"]:
-        raise ValueError(f"freq_min_hz ({p['freq_min_hz']:g}) must be below freq_max_hz ({p['freq_max_hz']:g}).")
+    p = params  # checked by run_sorter (params._check_mountainsort5)
     prepared = _prepare(recording, params=p, seed=seed)
     bin_path = write_binary(prepared, folder / "recording.bin", n_jobs=n_jobs, progress=progress)
     log = folder / "mountainsort5.log"
