@@ -95,8 +95,8 @@ def test_parameter_checks_against_the_recording(make_planted, tmp_path, monkeypa
 def test_kilosort4_on_planted_recording(tmp_path, make_planted):
     if not is_installed("kilosort4"):
         pytest.skip("kilosort (Kilosort4) is not installed: pip install torch==2.13.0, then 'spkfn[kilosort4]'")
-    rec, gt = make_planted(n_channels=16, duration_s=10.0, n_units=4, seed=1)
-    params = {"nblocks": 0}  # no drift to correct; saves most of the CPU time
+    rec, gt = make_planted(n_channels=32, duration_s=20.0, n_units=6, seed=0)
+    params = {"nblocks": 0}  # no drift to correct; saves half of the CPU time
     s = run_sorter(rec, sorter="kilosort4", params=params, folder=tmp_path / "a", seed=0, n_jobs=2)
     assert well_detected(gt, s) >= 3
     assert s.attrs["sorter"] == "kilosort4" and json.loads(s.attrs["sorter_params"])["nblocks"] == 0

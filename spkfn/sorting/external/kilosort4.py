@@ -104,8 +104,13 @@ def run_kilosort4(recording: xr.DataArray, *, params: dict, folder: Path, seed: 
         if _no_spikes(e, tail):
             logger.warning("Kilosort4 found no spikes (%s: %s)", type(e).__name__, e)
             return empty_sorting(sampling_frequency=fs, num_samples=num_samples(recording))
+        hint = ""
+        if "n_samples=" in str(e) and "n_clusters=" in str(e):
+            hint = ("\nKilosort4 found too few threshold crossings to learn its templates: the recording holds few "
+                    "or no spikes, or is short (try nskip=1 to learn from every batch, or a lower Th_single_ch).")
         raise SorterError(
-            f"Kilosort4 failed: {type(e).__name__}: {e}\n--- last lines of {log} ---\n{tail or '(no log written)'}"
+            f"Kilosort4 failed: {type(e).__name__}: {e}{hint}\n--- last lines of {log} ---\n"
+            f"{tail or '(no log written)'}"
         ) from e
     finally:
         torch.set_num_threads(threads)
