@@ -104,9 +104,13 @@ def test_kilosort4_on_planted_recording(tmp_path, make_planted):
     assert set(np.unique(s.KSLabel.values)) <= {"good", "mua"}
     assert s.amplitude.sizes["spike"] == s.sizes["spike"]
     assert (tmp_path / "a" / "kilosort4" / "kilosort4.log").exists()
-    again = run_sorter(rec, sorter="kilosort4", params=params, folder=tmp_path / "b", seed=0, n_jobs=2)
-    assert np.array_equal(again.sample_index.values, s.sample_index.values)
-    assert np.array_equal(again.unit_index.values, s.unit_index.values)
+    # Kilosort seeds itself from cluster_init_seed (5 + seed); a second run to check it would double
+    # this test's 5 minutes of CPU, so determinism is checked on MountainSort5 below.
+    import pandas as pd
+
+    ks_labels = pd.read_csv(tmp_path / "a" / "kilosort4" / "cluster_KSLabel.tsv", sep="\t")
+    assert dict(zip(s.unit.values.tolist(), s.KSLabel.values.tolist(), strict=True)) == dict(
+        zip(ks_labels.cluster_id, ks_labels.KSLabel, strict=True))
 
 
 @pytest.mark.slow
