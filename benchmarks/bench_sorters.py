@@ -296,6 +296,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--timeout-s", type=float, default=1800.0, help="per sorter run")
     ap.add_argument("--update-docs", action="store_true", help="rewrite the table in docs/sorting.md")
+    ap.add_argument("--docs-only", action="store_true",
+                    help="only rewrite docs/sorting.md from the tables already in --out")
     ap.add_argument("--warmup", action="store_true",
                     help="first run every sorter once, untimed, on the 'tiny' case (numba/torch caches)")
     ap.add_argument("--note", action="append", default=[], help="a line appended under the table (repeatable)")
@@ -322,6 +324,9 @@ def main(argv=None) -> int:
         compare(args.case_dir, args.out_dir)
         return 0
 
+    if args.docs_only:
+        update_docs(args.out / "sorters_.md")
+        return 0
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     sorters = [s.strip() for s in args.sorters.split(",") if s.strip()]
     for c in cases:
