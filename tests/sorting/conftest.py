@@ -17,7 +17,8 @@ def _probe_locations(n_channels: int) -> np.ndarray:
 
 
 def planted_recording(*, n_channels: int = 32, duration_s: float = 20.0, n_units: int = 6, fs: float = 30000.0,
-                      rate_hz: float = 8.0, amplitude_uv: float = 150.0, noise_uv: float = 10.0, seed: int = 0,
+                      rate_hz: float = 5.0, amplitude_uv: float = 200.0, noise_uv: float = 10.0, seed: int = 0,
+                      footprint_um: float = 25.0,
                       dtype: str = "int16"):
     """(recording, ground-truth sorting): int16 traces with gain 1 µV/bit (or float32 µV)."""
     rng = np.random.default_rng(seed)
@@ -32,7 +33,7 @@ def planted_recording(*, n_channels: int = 32, duration_s: float = 20.0, n_units
         wave = -np.exp(-0.5 * (t / width) ** 2) + 0.35 * np.exp(-0.5 * ((t - 0.6) / (2 * width)) ** 2)
         pos = np.array([16.0, units_y[u]])
         d = np.linalg.norm(loc - pos, axis=1)
-        spatial = np.exp(-d / 30.0)
+        spatial = np.exp(-d / footprint_um)
         template = (amplitude_uv * (0.8 + 0.4 * (u % 2))) * wave[:, None] * spatial[None, :]
         isi = rng.exponential(1.0 / rate_hz, size=int(duration_s * rate_hz * 2)) + 0.004
         st = (np.cumsum(isi) * fs).astype(np.int64)

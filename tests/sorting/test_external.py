@@ -129,9 +129,9 @@ def test_kilosort4_failure_surfaces_its_log(tmp_path, make_planted):
 def test_mountainsort5_on_planted_recording(tmp_path, make_planted):
     if not is_installed("mountainsort5"):
         pytest.skip("mountainsort5 is not installed (optional extra 'mountainsort5')")
-    rec, gt = make_planted(n_channels=8, duration_s=10.0, n_units=3, seed=3)
+    rec, gt = make_planted(n_channels=16, duration_s=10.0, n_units=4, seed=3)
     s = run_sorter(rec, sorter="mountainsort5", folder=tmp_path / "a", seed=0, n_jobs=2)
-    assert well_detected(gt, s) >= 2
+    assert well_detected(gt, s) >= 3
     assert (tmp_path / "a" / "mountainsort5.log").exists()
     again = run_sorter(rec, sorter="mountainsort5", seed=0, n_jobs=1)
     assert np.array_equal(again.sample_index.values, s.sample_index.values)
@@ -146,10 +146,14 @@ def test_kilosort4_on_pure_noise_is_empty_or_a_clear_error(tmp_path, make_plante
     from spkfn.sorting import SorterError
 
     rec, _ = make_planted(n_channels=8, duration_s=4.0, n_units=0, seed=4)
-    try:
-        with pytest.warns(UserWarning, match="kilosort4 found no spikes"):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
             s = run_sorter(rec, sorter="kilosort4", params={"nblocks": 0}, folder=tmp_path)
-    except SorterError as e:
-        assert "--- last lines of" in str(e) and "kilosort4.log" in str(e)
-    else:
-        assert s.sizes["spike"] == 0 and s.sizes["unit"] == 0
+        except SorterError as e:
+            assert "--- last lines of" in str(e) and "kilosort4.log" in str(e)
+            return
+    assert s.sizes["spike"] == 0 and s.sizes["unit"] == 0
+    assert any("kilosort4 found no spikes" in str(w.message) for w in caught)
