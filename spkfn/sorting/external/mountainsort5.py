@@ -52,7 +52,7 @@ def run_mountainsort5(recording: xr.DataArray, *, params: dict, folder: Path, se
     prepared = _prepare(recording, params=p, seed=seed)
     bin_path = write_binary(prepared, folder / "recording.bin", n_jobs=n_jobs, progress=progress)
     log = folder / "mountainsort5.log"
-    with open(log, "w") as stream, contextlib.redirect_stdout(stream), contextlib.redirect_stderr(_Tee(stream)):
+    with open(log, "w") as stream, contextlib.redirect_stdout(stream), contextlib.redirect_stderr(_ToLog(stream)):
         try:
             si_rec = sic.BinaryRecordingExtractor(
                 file_paths=[str(bin_path)], sampling_frequency=fs, dtype="float32", num_channels=n_ch,
@@ -167,7 +167,7 @@ def _no_spikes(error: Exception) -> bool:
     return "no spikes" in text or "0 spikes" in text
 
 
-class _Tee(io.TextIOBase):
+class _ToLog(io.TextIOBase):
     """Write to the log only (progress bars and warnings printed to stderr end up there too)."""
 
     def __init__(self, stream):
