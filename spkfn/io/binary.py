@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from ..core.atomic import atomic_path, remove_path, write_json_atomic
-from ..core.chunks import default_chunk_size, store
+from ..core.chunks import dask_from_array, default_chunk_size, store
 from .recording import _check_sampling_frequency, check_recording, from_array
 
 __all__ = ["read_binary", "write_binary", "read_binary_folder", "sidecar_path"]
@@ -108,8 +108,8 @@ def read_binary(
     if chunk_size is None:
         chunk_size = default_chunk_size(num_channels, sampling_frequency=fs)
     chunks = (chunk_size, num_channels) if time_axis == 0 else (num_channels, chunk_size)
-    # name=False: a deterministic token without hashing the whole file.
-    data = da.from_array(mm, chunks=chunks, name=f"binary-{path.resolve()}-{size}-{path.stat().st_mtime_ns}-{offset_bytes}-{dtype.str}-{num_channels}-{time_axis}-{chunk_size}")
+    # A deterministic name without hashing the whole file; no copy of the memmap (see dask_from_array).
+    data = dask_from_array(mm, chunks=chunks, name=f"binary-{path.resolve()}-{size}-{path.stat().st_mtime_ns}-{offset_bytes}-{dtype.str}-{num_channels}-{time_axis}-{chunk_size}")
     if time_axis == 1:
         data = data.T
     return from_array(
