@@ -48,7 +48,7 @@ def localize_peaks(
     grid_step_um: float = 5.0,
     grid_radius_um: float = 40.0,
     source_depths_um=(0.0, 15.0, 30.0, 60.0, 120.0),
-    percentile: float = 5.0,
+    percentile: float = 0.5,
     chunk_size: int | None = None,
     n_jobs: int | None = None,
     progress: bool = True,
