@@ -105,27 +105,59 @@ def noise_levels(
     return np.mean(np.stack(per_chunk), axis=0).astype(np.float32)
 
 
-@njit(nogil=True, cache=True)
-def _chunk_noise(xt, method):
+def _chunk_noise(xt: np.ndarray, method: int) -> np.ndarray:
     """Noise of each row of a channel-major ``(n_channels, n_samples)`` float32 chunk."""
+    if method == 0:
+        # One (SIMD) sort per channel, then the MAD by merging the distances on both sides of the
+        # median: faster than two selections.
+        return _mad_of_sorted(np.sort(xt, axis=1)) / MAD_TO_SIGMA
+    return _std_rows(xt)
+
+
+@njit(nogil=True, cache=True)
+def _mad_of_sorted(s):
+    """``median(|x - median(x)|)`` of each row of a row-sorted array (numpy's even-length convention)."""
+    n_ch, n = s.shape
+    out = np.empty(n_ch, dtype=np.float64)
+    h = n // 2
+    for c in range(n_ch):
+        row = s[c]
+        if n % 2 == 1:
+            m = np.float64(row[h])
+        else:
+            m = 0.5 * (np.float64(row[h - 1]) + np.float64(row[h]))
+        # Distances grow going left from index h-1 and right from index h: merge the h+1 smallest.
+        i = h - 1
+        j = h
+        prev = 0.0
+        cur = 0.0
+        for _ in range(h + 1):
+            dl = m - row[i] if i >= 0 else np.inf
+            dr = row[j] - m if j < n else np.inf
+            prev = cur
+            if dl <= dr:
+                cur = dl
+                i -= 1
+            else:
+                cur = dr
+                j += 1
+        out[c] = cur if n % 2 == 1 else 0.5 * (prev + cur)
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _std_rows(xt):
     n_ch, n = xt.shape
     out = np.empty(n_ch, dtype=np.float64)
-    buf = np.empty(n, dtype=np.float32)
     for c in range(n_ch):
         row = xt[c]
-        if method == 0:
-            m = np.median(row)
-            for i in range(n):
-                buf[i] = abs(row[i] - m)
-            out[c] = np.median(buf) / 0.6744897501960817
-        else:
-            s = 0.0
-            for i in range(n):
-                s += row[i]
-            mu = s / n
-            ss = 0.0
-            for i in range(n):
-                d = row[i] - mu
-                ss += d * d
-            out[c] = np.sqrt(ss / n)
+        s = 0.0
+        for i in range(n):
+            s += row[i]
+        mu = s / n
+        ss = 0.0
+        for i in range(n):
+            d = row[i] - mu
+            ss += d * d
+        out[c] = np.sqrt(ss / n)
     return out

@@ -92,3 +92,14 @@ def test_matches_spikeinterface(rng):
     x = rng.normal(scale=[4.0, 9.0, 15.0], size=(600000, 3)).astype("float32")
     ref = si.get_noise_levels(si.NumpyRecording(x, FS), return_in_uV=False)
     np.testing.assert_allclose(noise_levels(_rec(x)), ref, rtol=0.02)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8])
+def test_mad_kernel_odd_even_and_ties(n):
+    x = np.array([3, -1, 4, 1, -5, 9, 2, 6][:n], dtype="float32")[:, None] * np.ones((1, 2), "float32")
+    x[:, 1] = np.round(x[:, 1] / 3)  # ties
+    rec = _rec(x)
+    got = noise_levels(rec, num_chunks=1, chunk_duration_s=1.0)
+    c = x.astype(np.float64)
+    ref = np.median(np.abs(c - np.median(c, 0)), 0) / 0.6744897501960817
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
