@@ -161,7 +161,9 @@ def main():
     import spikeinterface
     from spikeinterface.core import get_noise_levels
     from spikeinterface.sortingcomponents.peak_detection import detect_peaks as si_detect_peaks
-    from spikeinterface.sortingcomponents.peak_localization import localize_peaks as si_localize_peaks
+    from spikeinterface.sortingcomponents.peak_localization import (
+        localize_peaks as si_localize_peaks,
+    )
 
     import spkfn
     from spkfn.detection import detect_peaks, localize_peaks, noise_levels, select_peaks
