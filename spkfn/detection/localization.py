@@ -49,6 +49,7 @@ def localize_peaks(
     grid_radius_um: float = 40.0,
     source_depths_um=(0.0, 15.0, 30.0, 60.0, 120.0),
     percentile: float = 0.5,
+    enforce_decrease: bool = True,
     chunk_size: int | None = None,
     n_jobs: int | None = None,
     progress: bool = True,
@@ -89,6 +90,12 @@ def localize_peaks(
     grid_step_um, grid_radius_um, source_depths_um, percentile
         ``grid_convolution``: grid spacing, extent around the peak channel, source depths (µm), and
         the share (%) of best-scoring sources averaged.
+    enforce_decrease : bool, default True
+        ``monopolar_triangulation``: before the fit, cap each channel's feature at the largest
+        feature of its adjacent channels (within its nearest-contact distance) that are closer to
+        the peak channel, so amplitudes decrease away from the peak channel (limits the pull of
+        overlapping spikes and noise on outer channels; after Boussard et al. 2021 and
+        SpikeInterface's ``enforce_decrease``).
     chunk_size, n_jobs, progress
         Streaming (see :func:`spkfn.core.chunks.map_chunks`).
 
@@ -118,6 +125,7 @@ def localize_peaks(
     check_choice("method", method, LOCALIZATION_METHODS)
     check_choice("feature", feature, tuple(_FEATURES))
     check_bool("progress", progress)
+    check_bool("enforce_decrease", enforce_decrease)
     radius_um = check_number("radius_um", radius_um, min_value=0)
     fs = float(recording.attrs["sampling_frequency"])
     nbefore = ms_to_samples(check_number("ms_before", ms_before, min_value=0), fs)
@@ -145,6 +153,7 @@ def localize_peaks(
                              radius_um=check_number("grid_radius_um", grid_radius_um, min_value=0),
                              depths=_check_depths(source_depths_um))
         percentile = check_number("percentile", percentile, min_value=0, max_value=100, min_inclusive=False)
+    parents = _radial_parents(loc, neighbours) if (method == "monopolar_triangulation" and enforce_decrease) else None
     peaks_sorted, order = sorted_peaks(peaks)
     gain, offset = scaling(recording)
     code = _FEATURES[feature]
@@ -157,6 +166,8 @@ def localize_peaks(
         if method == "center_of_mass":
             _center_of_mass(feats, chans, neighbours, loc, out)
         elif method == "monopolar_triangulation":
+            if parents is not None:
+                _enforce_decrease(feats, chans, parents)
             _monopolar(feats, chans, neighbours, loc, max_distance_um, out)
         else:
             positions, weights, depths, cand = grid
@@ -183,8 +194,51 @@ def _check_depths(source_depths_um) -> np.ndarray:
     return d
 
 
+def _radial_parents(loc: np.ndarray, neighbours: np.ndarray, factor: float = 1.0) -> np.ndarray:
+    """``(n_ch, k_max, p_max)`` slots (in each channel's neighbour row) of the "parents" of each
+    neighbour: the channels of the row that are closer to the row's channel and within ``factor``
+    × the neighbour's nearest-contact distance of it. ``-1`` padded."""
+    d = np.sqrt(((loc[:, None] - loc[None]) ** 2).sum(-1))
+    dd = d.copy()
+    np.fill_diagonal(dd, np.inf)
+    nn = dd.min(1) if loc.shape[0] > 1 else np.ones(1)
+    n_ch, kmax = neighbours.shape
+    valid = neighbours >= 0
+    nb = np.where(valid, neighbours, 0)
+    d0 = np.where(valid, np.take_along_axis(d, nb, axis=1), np.inf)      # distance to the row's channel
+    dpair = d[nb[:, :, None], nb[:, None, :]]                             # (n_ch, k, k)
+    is_parent = ((d0[:, None, :] < d0[:, :, None] - 1e-9)
+                 & (dpair <= factor * nn[nb][:, :, None] + 1e-9)
+                 & valid[:, None, :] & valid[:, :, None])
+    pmax = max(1, int(is_parent.sum(2).max()))
+    # parents' slots first (stable order), padded with -1
+    order = np.argsort(~is_parent, axis=2, kind="stable")[:, :, :pmax]
+    ok = np.take_along_axis(is_parent, order, axis=2)
+    return np.where(ok, order, -1).astype(np.int64)
+
+
 # --------------------------------------------------------------------------------------------
 # kernels
+
+
+@njit(nogil=True, cache=True)
+def _enforce_decrease(feats, chans, parents):
+    """In place: each neighbour's feature is capped at the max over its parents (rows are ordered
+    by distance to the peak channel, so parents are final when a child is visited)."""
+    kmax = parents.shape[1]
+    pmax = parents.shape[2]
+    for p in range(feats.shape[0]):
+        par = parents[chans[p]]
+        for k in range(1, kmax):
+            mx = -1.0
+            for j in range(pmax):
+                q = par[k, j]
+                if q < 0:
+                    break
+                if feats[p, q] > mx:
+                    mx = feats[p, q]
+            if mx >= 0 and feats[p, k] > mx:
+                feats[p, k] = mx
 
 
 @njit(nogil=True, cache=True)

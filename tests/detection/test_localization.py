@@ -152,3 +152,29 @@ def test_needs_geometry_and_valid_peaks():
         localize_peaks(rec, bad, progress=False)
     with pytest.raises(ValueError, match="channel_index"):
         localize_peaks(rec, np.zeros(1, [("sample_index", "int64")]), progress=False)
+
+
+def test_radial_parents_on_a_line():
+    from spkfn.detection.localization import _neighbours_from_locations, _radial_parents
+
+    loc = np.column_stack([np.zeros(4), np.arange(4) * 20.0])
+    nb = _neighbours_from_locations(loc, np.zeros(4), 100.0)
+    assert nb[0].tolist() == [0, 1, 2, 3]
+    par = _radial_parents(loc, nb)
+    # in channel 0's row, slot k's only parent is slot k-1 (the adjacent contact nearer channel 0)
+    assert par[0, 1:, 0].tolist() == [0, 1, 2] and np.all(par[0, :, 1:] == -1)
+    assert np.all(par[:, 0] == -1)  # the peak channel itself has no parent
+
+
+def test_enforce_decrease_resists_an_outlying_channel():
+    loc = _grid_probe()
+    rec, peaks = _planted(SOURCES[:1], loc)
+    x = rec.values.copy()
+    far = int(np.argmin(np.hypot(loc[:, 0] - 32.0, loc[:, 1] - 120.0)))  # ~50 µm from the source
+    x[peaks["sample_index"][0], far] -= 1.0 * -x[peaks["sample_index"][0]].min()  # an overlapping spike
+    rec = from_array(x, sampling_frequency=FS, channel_locations=loc)
+    kw = dict(method="monopolar_triangulation", radius_um=100.0, progress=False)
+    on = localize_peaks(rec, peaks, **kw)
+    off = localize_peaks(rec, peaks, enforce_decrease=False, **kw)
+    err = lambda o: np.hypot(o["x"][0] - SOURCES[0][0], o["y"][0] - SOURCES[0][1])  # noqa: E731
+    assert err(on) < 2.0 and err(off) > 3 * err(on) + 2.0
