@@ -445,33 +445,49 @@ def _footprint_weights(loc, neighbours, depths):
 
 
 def _filtered(traces, gain, offset, kernel, nbefore):
-    """Temporal matched filter: ``y[i] = Σ_k x[i - nbefore + k] kernel[k]`` per channel (µV), 0 where
-    the window leaves the chunk."""
-    from scipy.signal import oaconvolve
+    """Temporal matched filter: ``y[i] = Σ_k x[i - nbefore + k] kernel[k]`` per channel (µV), with
+    zeros beyond the chunk. A direct FIR (vectorised over channels): exact and identical whatever
+    the chunking, and faster than FFT convolution for spike-length kernels."""
+    return _fir(traces, gain, offset, kernel, nbefore)
 
-    x = traces.astype(np.float32) * gain[None, :] + offset[None, :]
-    full = oaconvolve(x, kernel[::-1, None], mode="full", axes=0)
-    # full[m] = Σ_k x[m - (K-1) + k] kernel[k]  ->  y[i] = full[i - nbefore + K - 1]
-    k = kernel.size
-    y = full[k - 1 - nbefore: k - 1 - nbefore + x.shape[0]]
-    return np.ascontiguousarray(y, dtype=np.float32)
+
+@njit(nogil=True, cache=True)
+def _fir(traces, gain, offset, kernel, nbefore):
+    n, n_ch = traces.shape
+    k_len = kernel.shape[0]
+    x = np.empty((n, n_ch), dtype=np.float32)
+    for i in range(n):
+        for c in range(n_ch):
+            x[i, c] = traces[i, c] * gain[c] + offset[c]
+    y = np.zeros((n, n_ch), dtype=np.float32)
+    for i in range(n):
+        k0 = max(0, nbefore - i)
+        k1 = min(k_len, n - i + nbefore)
+        for k in range(k0, k1):
+            w = kernel[k]
+            src = i - nbefore + k
+            for c in range(n_ch):
+                y[i, c] += w * x[src, c]
+    return y
 
 
 def _score_noise(recording, kernel, nbefore, weights, neighbours, gain, offset, seed, margin):
+    """MAD noise of the score per (depth, channel): 20 random chunks of 0.1 s (plus margins, trimmed
+    after filtering), averaged like :func:`spkfn.detection.noise_levels`."""
+    from .noise import _chunk_noise
+
     fs = float(recording.attrs["sampling_frequency"])
     n = num_samples(recording)
-    size = max(4 * margin, int(0.5 * fs))
-    bounds = random_chunk_bounds(n, num_chunks=10, chunk_size=size, seed=seed)
-    scores = []
+    size = max(1, int(0.1 * fs))
+    bounds = random_chunk_bounds(n, num_chunks=20, chunk_size=size + 2 * margin, seed=seed)
+    per_chunk = []
     for a, b in bounds:
         y = _filtered(get_traces(recording, start=int(a), end=int(b)), gain, offset, kernel, nbefore)
         z = _spatial(y, weights, neighbours)
-        k = kernel.size
-        scores.append(z[k:max(k + 1, z.shape[0] - k)])
-    s = np.concatenate(scores, axis=0)  # (samples, n_depths * n_ch)
-    med = np.median(s, axis=0, keepdims=True)
-    mad = np.median(np.abs(s - med), axis=0) / 0.6744897501960817
-    return mad.reshape(weights.shape[0], weights.shape[1])
+        if z.shape[0] > 2 * margin:
+            z = z[margin:z.shape[0] - margin]
+        per_chunk.append(_chunk_noise(np.ascontiguousarray(z.T), 0))
+    return np.mean(per_chunk, axis=0).reshape(weights.shape[0], weights.shape[1])
 
 
 @njit(nogil=True, cache=True)
