@@ -193,7 +193,7 @@ def plot_noise_levels(recording: xr.DataArray, noise_levels, *, by_depth: bool =
     """
     d = prepare_noise_levels(recording, noise_levels, by_depth=by_depth)
     ax = _axes(ax, figsize=(8, 3))
-    ax.plot(d["position"], d["noise_uV"], ".-", color="C0", lw=0.8, ms=3)
+    ax.plot(d["position"], d["noise_uV"], ".", color="C0", ms=4)
     ax.axhline(d["median_uV"], color="0.5", lw=0.8, ls="--")
     bad = (d["noise_uV"] > outlier_factor * d["median_uV"]) | (d["noise_uV"] < d["median_uV"] / outlier_factor)
     if bad.any():
