@@ -16,6 +16,8 @@ seed = 0
 n_jobs = 1
 
 # %%
+import json
+
 import matplotlib.pyplot as plt
 
 import spkfn.generate
@@ -58,5 +60,5 @@ spkfn.io.write_zarr(templates, out / "templates.zarr")
 units.to_csv(out / "units.csv")
 spkfn.io.write_zarr(recording, out / "recording.zarr", n_jobs=n_jobs)
 prov = record.finish(outputs=[out / "recording.zarr", out / "gt_sorting.zarr", out / "templates.zarr", out / "units.csv"],
-                     params_used={"generator": gt_sorting.attrs.get("generator_params", generator), "seed": seed})
+                     params_used={"generator": json.loads(gt_sorting.attrs["generator_params"]), "seed": seed})
 {k: prov[k] for k in ("wall_time_s", "peak_memory_mb")}

@@ -4,6 +4,18 @@ See docs/data_model.md for the layout of each object.
 """
 
 from .binary import read_binary, read_binary_folder, write_binary
+from .neo_io import (
+    NeoReadError,
+    detect_format,
+    list_streams,
+    neo_formats,
+    read_blackrock,
+    read_intan,
+    read_neo,
+    read_openephys,
+    read_spikeglx,
+)
+from .nwb import list_electrical_series, read_nwb
 from .probes import (
     get_probe,
     linear_probe,
@@ -44,4 +56,6 @@ __all__ = [
     "sorting_from_arrays", "check_sorting", "spike_trains", "spike_unit_ids", "spike_times_s", "unit_counts", "unit_table",
     "templates_from_array", "check_templates",
     "read_binary", "write_binary", "read_binary_folder", "read_zarr", "write_zarr", "kind_of",
+    "read_neo", "list_streams", "detect_format", "neo_formats", "read_spikeglx", "read_openephys",
+    "read_intan", "read_blackrock", "NeoReadError", "read_nwb", "list_electrical_series",
 ]

@@ -22,11 +22,10 @@ __all__ = ["open_source", "write_recording_ref", "open_recording", "read_recordi
 
 REF_FORMAT = "spkfn-recording-ref-1"
 
-_NEO_FORMATS = {
-    "neo": None, "spikeglx": "spikeglx", "openephys": "openephys", "openephys_legacy": "openephys_legacy",
-    "intan": "intan", "blackrock": "blackrock", "plexon": "plexon", "neuralynx": "neuralynx",
-    "biocam": "biocam", "maxwell": "maxwell",
-}
+def _neo_formats() -> dict:
+    from .neo_io import neo_formats
+
+    return {"neo": None, **{name: name for name in neo_formats().index}}
 
 #: Options every format accepts, applied after opening.
 COMMON_OPTIONS = ("channel_ids", "time_range_s")
@@ -85,14 +84,14 @@ def open_source(format: str, path, *, probe=None, options: dict | None = None) -
         except ImportError as e:
             raise ImportError(f"reading NWB needs the optional extra: pip install 'spkfn[nwb]' ({e})") from None
         rec = _call(read_nwb, path, options, format)
-    elif format in _NEO_FORMATS:
+    elif format in _neo_formats():
         from .neo_io import read_neo
 
-        if _NEO_FORMATS[format] is not None:
-            options.setdefault("format", _NEO_FORMATS[format])
+        if _neo_formats()[format] is not None:
+            options.setdefault("format", _neo_formats()[format])
         rec = _call(read_neo, path, options, format)
     else:
-        raise ValueError(f"unknown format {format!r}; valid formats: binary, spkfn_binary, zarr, nwb, {', '.join(_NEO_FORMATS)}.")
+        raise ValueError(f"unknown format {format!r}; valid formats: binary, spkfn_binary, zarr, nwb, {', '.join(_neo_formats())}.")
     if probe is not None:
         pg = read_probe(probe) if isinstance(probe, str | Path) else probe
         rec = set_probe(rec, pg)

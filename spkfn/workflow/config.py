@@ -27,12 +27,14 @@ __all__ = [
 #: Where the default schema lives, relative to the repository root.
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "config" / "config.schema.yaml"
 
-#: Formats a sessions-sheet row may name (see docs/workflow.md).
-SESSION_FORMATS = (
-    "generated", "binary", "spkfn_binary", "zarr",
-    "neo", "spikeglx", "openephys", "openephys_legacy", "intan", "blackrock", "plexon", "neuralynx",
-    "biocam", "maxwell", "nwb",
-)
+def _session_formats() -> tuple:
+    from ..io.neo_io import neo_formats
+
+    return ("generated", "binary", "spkfn_binary", "zarr", "nwb", "neo", *neo_formats().index)
+
+
+#: Formats a sessions-sheet row may name (see docs/workflow.md and docs/io.md).
+SESSION_FORMATS = _session_formats()
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
