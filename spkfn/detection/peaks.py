@@ -23,9 +23,13 @@ from ._common import (
 )
 from .noise import noise_levels as _noise_levels
 
-__all__ = ["detect_peaks", "estimate_prototype", "DETECTION_METHODS"]
+__all__ = ["detect_peaks", "estimate_prototype", "DETECTION_METHODS", "CROSSING_MAX_MS"]
 
 logger = logging.getLogger(__name__)
+
+#: How far (ms) either side of a candidate its threshold crossing is followed: a peak is the
+#: extremum of its channel's run of supra-threshold samples within this span.
+CROSSING_MAX_MS = 0.5
 
 #: Supported detection methods.
 DETECTION_METHODS = ("by_channel", "locally_exclusive", "matched_filtering")
@@ -56,7 +60,9 @@ def detect_peaks(
         A preprocessed (band-pass filtered, referenced) recording, dims ``("time", "channel")``.
     method : {"locally_exclusive", "by_channel", "matched_filtering"}, default "locally_exclusive"
         - ``"by_channel"``: a sample is a peak on its channel when it crosses the channel's
-          threshold and is the extremum of that channel within ± ``exclude_sweep_ms``.
+          threshold and is the extremum of that channel within ± ``exclude_sweep_ms`` and of its
+          threshold crossing (the contiguous run of supra-threshold samples, followed up to
+          :data:`CROSSING_MAX_MS` either side): one peak per crossing.
         - ``"locally_exclusive"``: as ``by_channel``, and it must also be the extremum over every
           channel within ``radius_um`` (same group) in that time window, so one spike gives one
           peak, on its largest channel. Values are compared in units of each channel's noise.
@@ -101,9 +107,10 @@ def detect_peaks(
 
     Notes
     -----
-    Traces are streamed chunk by chunk with a margin of ``exclude_sweep`` (+ the prototype's length
-    for matched filtering) samples, and each chunk keeps only peaks inside its own samples, so the
-    result does not depend on chunking: no peak is lost or duplicated at chunk borders. Ties
+    Traces are streamed chunk by chunk with a margin covering everything a peak is compared with
+    (the sweep and the crossing span; the prototype and the sweep for matched filtering), and each
+    chunk keeps only the peaks inside its own samples, so the result does not depend on chunking:
+    no peak is lost or duplicated at chunk borders. Ties
     (equal values) are broken in favour of the earlier sample, then the lower channel index.
 
     The locally exclusive rule is the one of SpikeInterface's ``locally_exclusive`` detector
@@ -171,9 +178,11 @@ def detect_peaks(
     lo_raw, hi_raw = _raw_thresholds(thresholds, gain, offset, code)
     inv_noise = np.where(noise > 0, 1.0 / np.maximum(noise, 1e-30), np.inf).astype(np.float32)
 
-    parts = map_chunks(_detect_chunk, recording, margin_samples=sweep + 1, chunk_size=chunk_size, n_jobs=n_jobs,
-                       progress=progress, desc="detect peaks", gain=gain, offset=offset, lo_raw=lo_raw,
-                       hi_raw=hi_raw, inv_noise=inv_noise, code=code, neighbours=neighbours, sweep=sweep)
+    run_max = ms_to_samples(CROSSING_MAX_MS, fs)
+    parts = map_chunks(_detect_chunk, recording, margin_samples=max(sweep, run_max) + 1, chunk_size=chunk_size,
+                       n_jobs=n_jobs, progress=progress, desc="detect peaks", gain=gain, offset=offset, lo_raw=lo_raw,
+                       hi_raw=hi_raw, inv_noise=inv_noise, code=code, neighbours=neighbours, sweep=sweep,
+                       run_max=run_max)
     return _concat(parts)
 
 
@@ -207,9 +216,9 @@ def _raw_thresholds(thresholds, gain, offset, code):
 
 
 def _detect_chunk(traces, *, start, stop, left, right, gain, offset, lo_raw, hi_raw, inv_noise, code,
-                  neighbours, sweep):
+                  neighbours, sweep, run_max):
     s, c, a = _locally_exclusive(traces, gain, offset, lo_raw, hi_raw, inv_noise, code, neighbours, sweep,
-                                 left, traces.shape[0] - right)
+                                 left, traces.shape[0] - right, run_max)
     return _as_peaks(s + (start - left), c, a)
 
 
@@ -241,10 +250,12 @@ def _value(traces, i, c, gain, offset, inv_noise, code):
 
 
 @njit(nogil=True, cache=True)
-def _locally_exclusive(traces, gain, offset, lo_raw, hi_raw, inv_noise, code, neighbours, sweep, i0, i1):
+def _locally_exclusive(traces, gain, offset, lo_raw, hi_raw, inv_noise, code, neighbours, sweep, i0, i1,
+                       run_max=0):
     """Peaks in rows ``[i0, i1)`` of ``traces``: candidates ``x < lo`` or ``x > hi`` that are the
     largest (sign-corrected, noise-normalised) value over their neighbours within ± ``sweep``
-    samples. Returns (row, channel, amplitude in µV), sorted by row then channel."""
+    samples and, with ``run_max > sweep``, over their own channel's contiguous run of candidates
+    within ± ``run_max``. Returns (row, channel, amplitude in µV), sorted by row then channel."""
     n, n_ch = traces.shape
     kmax = neighbours.shape[1]
     cap = 1024
@@ -274,6 +285,24 @@ def _locally_exclusive(traces, gain, offset, lo_raw, hi_raw, inv_noise, code, ne
                         break
                 if not ok:
                     break
+            if ok and run_max > sweep:
+                # One peak per threshold crossing: the candidate must also be the extremum of its
+                # channel's contiguous run of supra-threshold samples (looked at up to run_max away).
+                for j in range(i + 1, min(n, i + run_max + 1)):
+                    xj = traces[j, c]
+                    if not (xj < lo_raw[c] or xj > hi_raw[c]):
+                        break
+                    if _value(traces, j, c, gain, offset, inv_noise, code) > v:
+                        ok = False
+                        break
+                if ok:
+                    for j in range(i - 1, max(-1, i - run_max - 1), -1):
+                        xj = traces[j, c]
+                        if not (xj < lo_raw[c] or xj > hi_raw[c]):
+                            break
+                        if _value(traces, j, c, gain, offset, inv_noise, code) >= v:
+                            ok = False
+                            break
             if ok:
                 if count == cap:
                     cap *= 2

@@ -53,6 +53,17 @@ def test_radius_and_sweep_define_exclusion():
     assert peaks[["sample_index", "channel_index"]].tolist() == [(1000, 0), (2000, 1)]
 
 
+def test_one_peak_per_threshold_crossing():
+    x = _quiet()
+    # a broad trough with two minima 6 samples apart (beyond the 3-sample sweep), all below threshold
+    x[1000:1009, 2] = [-6, -9, -8, -7, -6, -7, -8, -10, -6]
+    # the same shape, but back above threshold (-5) between the minima: two crossings, two peaks
+    x[3000:3009, 2] = [-6, -9, -8, -6, -2, -6, -8, -10, -6]
+    for method in ("by_channel", "locally_exclusive"):
+        peaks = _detect(_rec(x), method=method, detect_threshold=5)
+        assert peaks[["sample_index", "channel_index"]].tolist() == [(1007, 2), (3001, 2), (3007, 2)]
+
+
 def test_threshold_is_in_units_of_each_channels_noise():
     x = _quiet()
     x[100, 0] = -9.0
@@ -106,6 +117,8 @@ def test_identical_whatever_the_chunking_no_duplicates_at_borders(rng, chunk_siz
     for s in [96, 97, 98, 999, 1000, 1001, 2499, 2500, 5000, 9999, 10000]:
         x[s, 2] -= 12.0
         x[s + 1, 3] -= 9.0
+    for s in [990, 2490, 9990]:  # long crossings (12 samples) over the borders, deepest at the end
+        x[s:s + 12, 4] -= np.linspace(8.0, 14.0, 12).astype("float32")
     rec = _rec(x)
     whole = _detect(rec, method=method, chunk_size=20000)
     chunked = _detect(rec, method=method, chunk_size=chunk_size, n_jobs=2)
