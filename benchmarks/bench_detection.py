@@ -1,9 +1,10 @@
 """Benchmark: spkfn.detection against SpikeInterface, side by side in one run, on the same data.
 
 A ground-truth recording (default 60 s, 384 channels of a Neuropixels 1.0 layout, 200 units
-firing at 4 Hz, 5 µV noise) is generated with SpikeInterface's generator (or ``spkfn.generate``
-with ``--generator spkfn`` when it is available), written once to a float32 binary file, and read
-back by both libraries (spkfn.io.read_binary / SpikeInterface's BinaryRecordingExtractor).
+firing at 4 Hz, 5 µV noise) is generated with SpikeInterface's generator (``--generator
+spikeinterface``, default) or ``spkfn.generate`` (``--generator spkfn``: band-limited noise,
+``exp(-d/80)/d`` footprints, amplitudes 10-150 µV), written once to a float32 binary file, and
+read back by both libraries (spkfn.io.read_binary / SpikeInterface's BinaryRecordingExtractor).
 
 Measured, for each library:
 
@@ -13,7 +14,9 @@ Measured, for each library:
   noise + detection, warm detection alone; recall of ground-truth spikes above 5 × noise and
   precision, with one-to-one matching within 0.4 ms and 60 µm;
 - localisation of the same peaks (spkfn's): centre of mass and monopolar triangulation (time,
-  median distance in the probe plane to the true unit position, over peaks matched to a spike);
+  median distance in the probe plane to the true unit position, over peaks matched to a spike),
+  SpikeInterface at its defaults (peak-to-peak, 75 µm), spkfn at its defaults (energy, 50 µm) and
+  at SpikeInterface's settings;
 - spkfn only: by_channel and matched_filtering detection, grid_convolution localisation, and the
   peak traced memory of detection (streaming).
 
@@ -50,9 +53,26 @@ def make_data(workdir: Path, *, duration_s, num_channels, num_units, rate_hz, no
     probe = neuropixels1_probe(num_channels=num_channels)
     fs = 30000.0
     if generator == "spkfn":
-        from spkfn.generate import ground_truth_recording  # noqa: F401  (not on main yet)
+        from spkfn.generate import ground_truth_recording
+        from spkfn.io import get_traces
 
-        raise SystemExit("--generator spkfn: wire it here once spkfn.generate is merged")
+        rec, gt, _ = ground_truth_recording(duration_s=duration_s, probe=probe, num_units=num_units,
+                                            firing_rate_hz=rate_hz, noise_uV=noise_uV, seed=seed)
+        n = rec.sizes["time"]
+        path = workdir / "traces.bin"
+        mm = np.memmap(path, dtype="float32", mode="w+", shape=(n, num_channels))
+        step = int(fs)
+        for a in range(0, n, step):
+            mm[a:a + step] = get_traces(rec, start=a, end=min(n, a + step))
+        mm.flush()
+        del mm
+        return {
+            "path": path, "fs": fs, "num_samples": n, "locations": probe.contact_positions[:, :2].astype(float),
+            "times": gt.sample_index.values.astype(np.int64), "units": gt.unit_index.values.astype(np.int64),
+            "unit_xyz": np.column_stack([gt.x_um.values, gt.y_um.values, gt.z_um.values]),
+            "best_channel": gt.best_channel.values.astype(np.int64),
+            "trough_uV": gt.amplitude_uV.values.astype(float),
+        }
     from spikeinterface.core import generate_ground_truth_recording
 
     rec, sorting = generate_ground_truth_recording(
@@ -234,16 +254,20 @@ def main():
     tracemalloc.stop()
     R["recording_MB"] = data["path"].stat().st_size / 1e6
 
-    # ---- localisation of the same peaks (spkfn's)
+    # ---- localisation of the same peaks (spkfn's): SpikeInterface at its defaults (ptp, 75 µm),
+    # spkfn at its defaults (energy, 50 µm) and at SpikeInterface's settings
     lk = dict(ms_before=0.5, ms_after=0.5)
-    locs, R["spkfn_com_s"] = _timed(localize_peaks, rec, peaks, method="center_of_mass", radius_um=75.0,
-                                    n_jobs=args.n_jobs, progress=False, **lk)
+    si_set = dict(feature="ptp", radius_um=75.0)
+    locs, R["spkfn_com_s"] = _timed(localize_peaks, rec, peaks, method="center_of_mass", n_jobs=args.n_jobs,
+                                    progress=False, **lk)
     R["spkfn_com_err_um"] = loc_error(locs, matched, data)
+    locs = localize_peaks(rec, peaks, method="center_of_mass", n_jobs=args.n_jobs, progress=False, **lk, **si_set)
+    R["spkfn_com_si_settings_err_um"] = loc_error(locs, matched, data)
     si_locs, R["si_com_s"] = _timed(si_localize_peaks, si_rec, peaks, method="center_of_mass",
                                     method_kwargs=dict(radius_um=75.0), job_kwargs=job, **lk)
     R["si_com_err_um"] = loc_error(si_locs, matched, data)
-    locs, R["spkfn_grid_s"] = _timed(localize_peaks, rec, peaks, method="grid_convolution", radius_um=75.0,
-                                     n_jobs=args.n_jobs, progress=False, **lk)
+    locs, R["spkfn_grid_s"] = _timed(localize_peaks, rec, peaks, method="grid_convolution", n_jobs=args.n_jobs,
+                                     progress=False, **lk)
     R["spkfn_grid_err_um"] = loc_error(locs, matched, data)
 
     sub_idx = np.arange(peaks.size)
@@ -251,19 +275,26 @@ def main():
         _, sub_idx = select_peaks(peaks, n_peaks=args.max_triangulation_peaks, seed=0, return_indices=True)
     sub, sub_matched = peaks[sub_idx], matched[sub_idx]
     R["triangulation_n_peaks"] = int(sub.size)
-    locs, R["spkfn_mono_s"] = _timed(localize_peaks, rec, sub, method="monopolar_triangulation", radius_um=75.0,
+
+    def err3(lo):
+        ok = sub_matched >= 0
+        xyz = data["unit_xyz"][sub_matched[ok]]
+        return float(np.nanmedian(np.sqrt((lo["x"][ok] - xyz[:, 0]) ** 2 + (lo["y"][ok] - xyz[:, 1]) ** 2
+                                          + (lo["z"][ok] - xyz[:, 2]) ** 2)))
+
+    locs, R["spkfn_mono_s"] = _timed(localize_peaks, rec, sub, method="monopolar_triangulation",
                                      n_jobs=args.n_jobs, progress=False, **lk)
     R["spkfn_mono_err_um"] = loc_error(locs, sub_matched, data)
-    R["spkfn_mono_err_3d_um"] = float(np.nanmedian(np.sqrt(
-        (locs["x"] - data["unit_xyz"][sub_matched, 0]) ** 2 + (locs["y"] - data["unit_xyz"][sub_matched, 1]) ** 2
-        + (locs["z"] - data["unit_xyz"][sub_matched, 2]) ** 2)[sub_matched >= 0]))
+    R["spkfn_mono_err_3d_um"] = err3(locs)
+    locs, R["spkfn_mono_si_settings_s"] = _timed(localize_peaks, rec, sub, method="monopolar_triangulation",
+                                                 n_jobs=args.n_jobs, progress=False, **lk, **si_set)
+    R["spkfn_mono_si_settings_err_um"] = loc_error(locs, sub_matched, data)
+    R["spkfn_mono_si_settings_err_3d_um"] = err3(locs)
     print(f"SpikeInterface monopolar triangulation of {sub.size} peaks (slow) ...", flush=True)
     si_locs, R["si_mono_s"] = _timed(si_localize_peaks, si_rec, sub, method="monopolar_triangulation",
                                      method_kwargs=dict(radius_um=75.0, max_distance_um=150.0), job_kwargs=job, **lk)
     R["si_mono_err_um"] = loc_error(si_locs, sub_matched, data)
-    R["si_mono_err_3d_um"] = float(np.nanmedian(np.sqrt(
-        (si_locs["x"] - data["unit_xyz"][sub_matched, 0]) ** 2 + (si_locs["y"] - data["unit_xyz"][sub_matched, 1]) ** 2
-        + (si_locs["z"] - data["unit_xyz"][sub_matched, 2]) ** 2)[sub_matched >= 0]))
+    R["si_mono_err_3d_um"] = err3(si_locs)
 
     # ---- report
     def ratio(a, b):
@@ -277,9 +308,11 @@ def main():
          f"recall {s_spkfn['recall']:.3f} / {s_si['recall']:.3f}, precision {s_spkfn['precision']:.3f} / "
          f"{s_si['precision']:.3f}"),
         ("centre of mass", R["spkfn_com_s"], R["si_com_s"],
-         f"median error {R['spkfn_com_err_um']:.2f} / {R['si_com_err_um']:.2f} µm"),
+         f"median error {R['spkfn_com_err_um']:.2f} (SI settings {R['spkfn_com_si_settings_err_um']:.2f}) / "
+         f"{R['si_com_err_um']:.2f} µm"),
         (f"monopolar triangulation ({sub.size} peaks)", R["spkfn_mono_s"], R["si_mono_s"],
-         f"median error {R['spkfn_mono_err_um']:.2f} / {R['si_mono_err_um']:.2f} µm"),
+         f"median error {R['spkfn_mono_err_um']:.2f} (SI settings {R['spkfn_mono_si_settings_err_um']:.2f}) / "
+         f"{R['si_mono_err_um']:.2f} µm"),
     ]
     print(f"\n{args.duration_s:g} s x {args.num_channels} ch, {data['times'].size} GT spikes, n_jobs={args.n_jobs} "
           f"(provisional: shared machine)\n")
@@ -297,7 +330,9 @@ def main():
     print(f"spkfn detection traced peak memory {R['spkfn_detect_traced_peak_MB']:.0f} MB for a "
           f"{R['recording_MB']:.0f} MB recording; throughput {n_min / (R['spkfn_noise_s'] + R['spkfn_detect_s']):.1f} "
           f"min of recording per s (noise + detection)")
-    print(f"triangulation 3-D median error: spkfn {R['spkfn_mono_err_3d_um']:.2f} µm, SI {R['si_mono_err_3d_um']:.2f} µm")
+    print(f"triangulation 3-D median error: spkfn {R['spkfn_mono_err_3d_um']:.2f} µm (SI settings "
+          f"{R['spkfn_mono_si_settings_err_3d_um']:.2f}), SI {R['si_mono_err_3d_um']:.2f} µm; spkfn at SI settings took "
+          f"{R['spkfn_mono_si_settings_s']:.2f} s")
     R["ratios"] = {"noise_plus_detection_warm": (R["si_noise_s"] + R["si_detect_s"]) / (R["spkfn_noise_s"] + R["spkfn_detect_s"]),
                    "noise_plus_detection_first": ratio("spkfn_detect_first_s", "si_detect_first_s"),
                    "detection_warm": ratio("spkfn_detect_s", "si_detect_s"),

@@ -125,3 +125,21 @@ def spike_waveform():
 @pytest.fixture
 def matcher():
     return match
+
+
+@pytest.fixture(scope="session")
+def generated():
+    """A sparse-firing spkfn.generate recording (20 s, 96 Neuropixels channels, 15 units at 1-5 Hz,
+    5 µV band-limited noise), materialised once per session, with its ground truth as arrays."""
+    from spkfn.generate import ground_truth_recording
+    from spkfn.io import channel_locations
+
+    rec, gt, _ = ground_truth_recording(duration_s=20.0, probe="neuropixels1", num_channels=96, num_units=15,
+                                        firing_rate_hz=(1.0, 5.0), seed=3)
+    rec = rec.compute()
+    units = gt.unit_index.values
+    return rec, {
+        "times": gt.sample_index.values, "units": units, "best_channel": gt.best_channel.values,
+        "snr": gt.snr.values, "positions": np.column_stack([gt.x_um.values, gt.y_um.values, gt.z_um.values]),
+        "locations": channel_locations(rec),
+    }

@@ -237,3 +237,39 @@ def test_no_peaks_and_empty_recording_are_typed_empties():
     assert peaks.dtype == PEAK_DTYPE and peaks.size == 0
     peaks = _detect(_rec(np.zeros((0, 6), "float32")))
     assert peaks.dtype == PEAK_DTYPE and peaks.size == 0
+
+
+@pytest.mark.parametrize("method", ["locally_exclusive", "matched_filtering"])
+def test_recall_and_precision_on_spkfn_generate(generated, matcher, method):
+    rec, gt = generated
+    peaks = detect_peaks(rec, method=method, progress=False)
+    gm, pm = matcher(peaks["sample_index"], peaks["channel_index"], gt["times"], gt["best_channel"][gt["units"]],
+                     tol=int(0.4e-3 * FS), locations=gt["locations"])
+    big = gt["snr"][gt["units"]] > 5
+    assert gm[big].mean() >= 0.95
+    assert pm.mean() >= 0.9
+
+
+@pytest.mark.reference
+def test_as_good_as_spikeinterface_on_the_same_data(generated, matcher):
+    pytest.importorskip("spikeinterface")
+    from spikeinterface.core import NumpyRecording
+    from spikeinterface.sortingcomponents.peak_detection import detect_peaks as si_detect_peaks
+
+    rec, gt = generated
+    noise = noise_levels(rec)
+    kw = dict(peak_sign="neg", detect_threshold=5.0, exclude_sweep_ms=0.1, radius_um=50.0)
+    ours = detect_peaks(rec, noise_levels=noise, progress=False, **kw)
+    si_rec = NumpyRecording(np.asarray(rec.values), FS)
+    si_rec.set_dummy_probe_from_locations(gt["locations"])
+    theirs = si_detect_peaks(si_rec, method="locally_exclusive", method_kwargs=kw | {"noise_levels": noise.astype(float)},
+                             job_kwargs=dict(n_jobs=1, progress_bar=False))
+    big = gt["snr"][gt["units"]] > 5
+    scores = []
+    for p in (ours, theirs):
+        gm, pm = matcher(p["sample_index"], p["channel_index"], gt["times"], gt["best_channel"][gt["units"]],
+                         tol=12, locations=gt["locations"])
+        scores.append((gm[big].mean(), pm.mean()))
+    (r_ours, p_ours), (r_si, p_si) = scores
+    assert r_ours >= r_si - 0.01
+    assert p_ours >= p_si
