@@ -82,6 +82,17 @@ def check_peaks(peaks, *, n_channels: int | None = None, n_samples: int | None =
     return arr
 
 
+def check_streaming(chunk_size, n_jobs, progress) -> None:
+    """Validate the streaming knobs shared by every function here."""
+    from ..core.chunks import resolve_n_jobs
+    from ..core.validate import check_bool, check_int
+
+    if chunk_size is not None:
+        check_int("chunk_size", chunk_size, min_value=1, hint="(samples per chunk; None for about 32 MB)")
+    resolve_n_jobs(n_jobs)
+    check_bool("progress", progress)
+
+
 def require_geometry(recording: xr.DataArray, what: str) -> np.ndarray:
     """Channel positions, or a ``ValueError`` saying that ``what`` needs them and how to attach them."""
     if not has_geometry(recording):

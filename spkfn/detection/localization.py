@@ -12,6 +12,7 @@ from ._common import (
     _gather_features,
     _neighbours_from_locations,
     check_peaks,
+    check_streaming,
     map_peaks,
     ms_to_samples,
     require_geometry,
@@ -128,7 +129,7 @@ def localize_peaks(
     check_recording(recording)
     check_choice("method", method, LOCALIZATION_METHODS)
     check_choice("feature", feature, tuple(_FEATURES))
-    check_bool("progress", progress)
+    check_streaming(chunk_size, n_jobs, progress)
     check_bool("enforce_decrease", enforce_decrease)
     radius_um = check_number("radius_um", radius_um, min_value=0)
     fs = float(recording.attrs["sampling_frequency"])

@@ -9,12 +9,13 @@ import xarray as xr
 from numba import njit
 
 from ..core.chunks import map_chunks
-from ..core.validate import check_bool, check_choice, check_int, check_number
+from ..core.validate import check_choice, check_int, check_number
 from ..io.recording import check_recording, get_traces, num_samples
 from ..preprocessing.utils import random_chunk_bounds
 from ._common import (
     _gather_snippets,
     _neighbours_from_locations,
+    check_streaming,
     empty_peaks,
     ms_to_samples,
     require_geometry,
@@ -141,7 +142,7 @@ def detect_peaks(
     exclude_sweep_ms = check_number("exclude_sweep_ms", exclude_sweep_ms, min_value=0, max_value=100)
     radius_um = check_number("radius_um", radius_um, min_value=0)
     check_int("seed", seed)
-    check_bool("progress", progress)
+    check_streaming(chunk_size, n_jobs, progress)
     fs = float(recording.attrs["sampling_frequency"])
     n_ch = recording.sizes["channel"]
     sweep = ms_to_samples(exclude_sweep_ms, fs)

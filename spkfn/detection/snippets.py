@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..core.validate import check_bool, check_number
+from ..core.validate import check_number
 from ..io.recording import check_recording, num_samples
 from ._common import (
     _gather_snippets,
     check_peaks,
+    check_streaming,
     map_peaks,
     ms_to_samples,
     neighbour_table,
@@ -74,7 +75,7 @@ def extract_snippets(
     ((2, 5, 1), [97.0, 99.0, 101.0, 103.0, 105.0])
     """
     check_recording(recording)
-    check_bool("progress", progress)
+    check_streaming(chunk_size, n_jobs, progress)
     fs = float(recording.attrs["sampling_frequency"])
     nbefore = ms_to_samples(check_number("ms_before", ms_before, min_value=0), fs)
     nafter = ms_to_samples(check_number("ms_after", ms_after, min_value=0), fs)

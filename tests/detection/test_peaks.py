@@ -273,3 +273,10 @@ def test_as_good_as_spikeinterface_on_the_same_data(generated, matcher):
     (r_ours, p_ours), (r_si, p_si) = scores
     assert r_ours >= r_si - 0.01
     assert p_ours >= p_si
+
+
+@pytest.mark.parametrize("kwargs, match", [({"chunk_size": 0}, "chunk_size"), ({"n_jobs": 0}, "n_jobs"),
+                                           ({"progress": "yes"}, "progress")])
+def test_bad_streaming_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        detect_peaks(_rec(_quiet()), noise_levels=np.ones(6), **kwargs)
