@@ -10,8 +10,8 @@ Measured, for each library:
 
 - noise levels (MAD): time, and the agreement between the two;
 - peak detection, locally exclusive, threshold 5, sweep 0.1 ms, radius 50 µm: the first call in
-  the process (noise estimation + detection, including numba compilation or cache loading), warm
-  noise + detection, warm detection alone; recall of ground-truth spikes above 5 × noise and
+  the process (noise estimation + detection, including numba compilation or cache loading), and
+  the best of ``--repeats`` warm runs of noise and of detection (medians are in the JSON); recall of ground-truth spikes above 5 × noise and
   precision, with one-to-one matching within 0.4 ms and 60 µm;
 - localisation of the same peaks (spkfn's): centre of mass and monopolar triangulation (time,
   median distance in the probe plane to the true unit position, over peaks matched to a spike),
@@ -169,7 +169,7 @@ def main():
     ap.add_argument("--noise-uV", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-jobs", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--generator", choices=["spikeinterface", "spkfn"], default="spikeinterface")
     ap.add_argument("--max-triangulation-peaks", type=int, default=0,
                     help="localise at most this many peaks (seeded subset) with monopolar triangulation "
@@ -220,7 +220,7 @@ def main():
     print(f"first call (noise + detection): spkfn {R['spkfn_detect_first_s']:.2f} s, "
           f"SpikeInterface {R['si_detect_first_s']:.2f} s", flush=True)
 
-    # ---- warm: noise, detection, noise + detection (median of repeats, alternating libraries)
+    # ---- warm: noise, detection (best of the repeats, alternating libraries)
     t = {k: [] for k in ("spkfn_noise", "si_noise", "spkfn_detect", "si_detect")}
     for _ in range(args.repeats):
         nl, dt = _timed(noise_levels, rec, n_jobs=args.n_jobs)
@@ -233,7 +233,9 @@ def main():
                               method_kwargs=det | {"noise_levels": si_nl}, job_kwargs=job)
         t["si_detect"].append(dt)
     for k, v in t.items():
-        R[k + "_s"] = statistics.median(v)
+        # Best of the repeats: on a shared machine the minimum is the least disturbed measurement.
+        R[k + "_s"] = min(v)
+        R[k + "_median_s"] = statistics.median(v)
     nl_same_data, R["spkfn_noise_0.5s_chunks_s"] = _timed(noise_levels, rec, chunk_duration_s=0.5, n_jobs=args.n_jobs)
     R["noise_rel_diff_median"] = float(np.median(np.abs(nl / si_nl - 1)))
     R["noise_rel_diff_median_0.5s_chunks"] = float(np.median(np.abs(nl_same_data / si_nl - 1)))
