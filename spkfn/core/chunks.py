@@ -18,6 +18,7 @@ __all__ = [
     "resolve_n_jobs",
     "default_chunk_size",
     "as_dask",
+    "dask_from_array",
     "chunk_bounds",
     "map_chunks",
     "store",
@@ -70,6 +71,49 @@ def chunk_bounds(num_samples: int, chunk_size: int) -> np.ndarray:
     return np.column_stack([starts, np.minimum(starts + chunk_size, num_samples)])
 
 
+class _ArrayView:
+    """Read-only array-like over a numpy array or memmap, which dask wraps without copying.
+
+    ``dask.array.from_array`` (dask >= 2026.x) copies any array-like that has a ``copy`` method:
+    a memmap (a whole recording file) would be read into memory, and an in-memory recording
+    duplicated, at the moment it is wrapped. Slices are read only when a chunk is computed.
+    """
+
+    __slots__ = ("_a",)
+
+    def __init__(self, a):
+        self._a = a
+
+    @property
+    def shape(self):
+        return self._a.shape
+
+    @property
+    def dtype(self):
+        return self._a.dtype
+
+    @property
+    def ndim(self):
+        return self._a.ndim
+
+    def __len__(self):
+        return self._a.shape[0]
+
+    def __getitem__(self, index):
+        return self._a[index]
+
+
+def dask_from_array(x, *, chunks, name=False) -> da.Array:
+    """``dask.array.from_array`` over a numpy array or memmap **without copying it**.
+
+    >>> import numpy as np
+    >>> dask_from_array(np.arange(6).reshape(3, 2), chunks=(2, 2)).sum().compute()
+    np.int64(15)
+    """
+    return da.from_array(_ArrayView(x), chunks=chunks, name=name, asarray=True,
+                         meta=np.empty((0,) * x.ndim, dtype=x.dtype))
+
+
 def as_dask(rec: xr.DataArray, *, chunk_size: int | None = None) -> da.Array:
     """The traces as a dask array chunked along time only (all channels in each chunk).
 
@@ -85,7 +129,7 @@ def as_dask(rec: xr.DataArray, *, chunk_size: int | None = None) -> da.Array:
         if data.chunks[0][0] == chunk_size and len(data.chunks[1]) == 1:
             return data
         return data.rechunk({0: chunk_size, 1: -1})
-    return da.from_array(np.asarray(data), chunks=(chunk_size, n_ch), name=False)
+    return dask_from_array(np.asarray(data), chunks=(chunk_size, n_ch))
 
 
 def progress_bar(desc: str, *, enabled: bool = True):
