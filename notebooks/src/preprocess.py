@@ -19,6 +19,7 @@ n_jobs = 1
 import matplotlib.pyplot as plt
 
 import spkfn.io
+import spkfn.preprocessing
 import spkfn.plotting as sp
 from spkfn.io.read import open_recording
 from spkfn.preprocessing import apply_pipeline
@@ -30,13 +31,14 @@ out = demo.output_dir(output_dir)
 record = provenance.start_stage("preprocess", params={"steps": steps, "dtype": dtype, "format": format},
                                 inputs=[recording_path], path=out / "provenance.json")
 raw = open_recording(recording_path)
-preprocessed, steps_used = apply_pipeline(raw, steps)
+preprocessed = apply_pipeline(raw, steps)
+steps_used = preprocessed.attrs["pipeline"]  # every parameter, defaults filled in
 steps_used
 
 # %%
 target = out / ("recording.zarr" if format == "zarr" else "recording.bin")
 if format == "zarr":
-    spkfn.io.write_zarr(preprocessed.astype(dtype) if dtype == "float32" else preprocessed, target, n_jobs=n_jobs)
+    spkfn.io.write_zarr(spkfn.preprocessing.astype(preprocessed, dtype=dtype), target, n_jobs=n_jobs)
 else:
     spkfn.io.write_binary(preprocessed, target, dtype=dtype, n_jobs=n_jobs)
 written = spkfn.io.read_zarr(target) if format == "zarr" else spkfn.io.read_binary_folder(target)
