@@ -138,9 +138,11 @@ def progress_bar(desc: str, *, enabled: bool = True):
 
     if not enabled:
         return contextlib.nullcontext()
+    from tqdm import tqdm
     from tqdm.dask import TqdmCallback
 
-    return TqdmCallback(desc=desc, mininterval=1.0, leave=False)
+    # Plain tqdm (text): renders in terminals, logs and executed notebooks alike, without widgets.
+    return TqdmCallback(desc=desc, mininterval=1.0, leave=False, tqdm_class=tqdm)
 
 
 def map_chunks(
@@ -222,7 +224,7 @@ def store(data: da.Array, target, *, n_jobs: int | None = None, progress: bool =
     starts = list(range(0, len(sizes), int(batch_chunks)))
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         bar = tqdm(total=int(bounds[-1]), desc=desc, unit="sample", unit_scale=True, mininterval=1.0, leave=False)
     try:
@@ -282,7 +284,7 @@ def reduce_chunks(
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         bar = tqdm(total=int(n), desc=desc, unit="sample", unit_scale=True, mininterval=1.0, leave=False)
     acc = initial
