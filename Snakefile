@@ -4,6 +4,7 @@
 #   snakemake --cores 2            # run everything for every session in config/sessions.tsv
 #   snakemake -n                   # list the jobs
 #   snakemake results/demo/preprocess/provenance.json --cores 2   # one stage of one session
+#   snakemake bench --cores 2      # benchmarks, side by side with SpikeInterface -> results/bench/summary.md
 #
 # The executed notebook of each job is declared as a log: Snakemake keeps it when a cell fails,
 # with its traceback. Stage logic lives in spkfn (spkfn.workflow.rules decides each stage's
@@ -13,6 +14,7 @@ import re
 import sys
 from pathlib import Path
 
+from spkfn.workflow import bench as B
 from spkfn.workflow import rules as R
 
 
@@ -27,11 +29,14 @@ GENERATED = [s for s in SESSIONS.index if R.has_ground_truth(SESSIONS, s)]
 
 
 SORTERS = CFG["sort"]["sorters"]
+BENCH = CFG["bench"]
+BENCH_DIR = Path(workflow.basedir) / "benchmarks"
 
 
 wildcard_constraints:
     session="|".join(re.escape(s) for s in SESSIONS.index),
     sorter="|".join(re.escape(s) for s in SORTERS) or "no-sorter",
+    bench="|".join(re.escape(s) for s in BENCH["scripts"]) or "no-bench",
 
 
 def read_inputs(wildcards):
@@ -188,3 +193,51 @@ rule summary:
     shell:
         "{PYTHON:q} -m papermill {input.notebook:q} {log.notebook:q} -k python3 --cwd . "
         "--no-progress-bar -y {params.parameters:q} > {log.papermill:q} 2>&1"
+
+
+# ---- benchmarks (`snakemake bench`; not part of the default run) ---------------------------------
+
+
+rule bench:
+    input:
+        f"{RES}/bench/summary.md",
+
+
+rule bench_reference:
+    message:
+        "Installing the SpikeInterface reference (envs/install_reference.sh) for side-by-side benchmarks"
+    output:
+        f"{RES}/bench/reference.txt",
+    shell:
+        "SORTERS=1 PYTHON={PYTHON:q} sh envs/install_reference.sh > {output:q}"
+
+
+rule bench_run:
+    message:
+        "Benchmark {wildcards.bench}"
+    input:
+        script=BENCH_DIR / "bench_{bench}.py",
+        reference=f"{RES}/bench/reference.txt" if BENCH["reference"] else [],
+    output:
+        json=f"{RES}/bench/{{bench}}.json",
+        text=f"{RES}/bench/{{bench}}.txt",
+    log:
+        f"{RES}/bench/{{bench}}.log",
+    params:
+        command=lambda wildcards, output: B.bench_command(wildcards.bench, BENCH["scripts"][wildcards.bench],
+                                                          python=PYTHON, bench_dir=BENCH_DIR, json_path=output.json),
+    # one benchmark at a time: each times itself against the reference on the whole machine
+    threads: workflow.cores
+    shell:
+        "{params.command} > {output.text:q} 2> {log:q}"
+
+
+rule bench_summary:
+    input:
+        json=expand(f"{RES}/bench/{{bench}}.json", bench=BENCH["scripts"]),
+        text=expand(f"{RES}/bench/{{bench}}.txt", bench=BENCH["scripts"]),
+    output:
+        f"{RES}/bench/summary.md",
+    run:
+        B.write_summary({name: {"text": f"{RES}/bench/{name}.txt", "json": f"{RES}/bench/{name}.json"}
+                         for name in BENCH["scripts"]}, output[0], config=BENCH["scripts"])
