@@ -29,6 +29,7 @@ __all__ = [
     "shift_rows",
     "interp_motion",
     "kriging_weights",
+    "ChannelInterpolator",
     "apply_channel_weights",
 ]
 
@@ -282,9 +283,10 @@ def robust_solve(D: np.ndarray, U: np.ndarray, *, lambda_t: float, n_iter: int, 
                  min_scale: float, eps: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
     """One window's solution with iterative trimming of outlying pairs.
 
-    After each solve, pairs whose residual ``p_i - p_j - D_ij`` exceeds ``sigma`` robust standard
-    deviations (1.4826 x the weighted median absolute residual, at least ``min_scale``) get weight
-    0, and the problem is solved again (``n_iter`` solves in all). Returns ``(p, U_final)``.
+    After each solve, pairs whose residual ``p_i - p_j - D_ij`` exceeds both ``sigma`` robust
+    standard deviations (1.4826 x the weighted median absolute residual, at least ``min_scale``)
+    and half the largest residual get weight 0, and the problem is solved again (``n_iter`` solves
+    in all). Returns ``(p, U_final)``.
     """
     Uc = U.astype(np.float64, copy=True)
     p = solve_displacement(D[None], Uc[None], lambda_t=lambda_t, lambda_s=0.0, eps=eps)[0]
@@ -294,7 +296,9 @@ def robust_solve(D: np.ndarray, U: np.ndarray, *, lambda_t: float, n_iter: int, 
             break
         res = np.abs(p[:, None] - p[None, :] - D)
         scale = max(1.4826 * _weighted_median(res[active], Uc[active]), min_scale)
-        drop = active & (res > sigma * scale)
+        # trim gradually: a gross outlier inflates the residuals of every pair of its time bins
+        # in the first solve, so only the worst pairs go at each round
+        drop = active & (res > max(sigma * scale, 0.5 * float(res[active].max())))
         if not drop.any():
             break
         Uc[drop] = 0.0
@@ -395,7 +399,7 @@ def _best_lag(corr: np.ndarray, lags: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def template_registration(r: np.ndarray, windows: np.ndarray, *, max_lag: int, residual_lag: int,
-                          n_iter: int, smooth_time_bins: float, rigid: bool) -> tuple[np.ndarray, np.ndarray]:
+                          n_iter: int, smooth_time_bins: float, rigid: bool, smooth_windows: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Kilosort 2.5-style registration of each time bin to an iteratively built template.
 
     ``r`` is ``(T, A, Z)`` (time, amplitude class, depth). Rigid stage: ``n_iter`` rounds of
@@ -403,7 +407,8 @@ def template_registration(r: np.ndarray, windows: np.ndarray, *, max_lag: int, r
     lag of its correlation with the template, over ``[-max_lag, max_lag]``). Non-rigid stage (when
     ``rigid`` is false): each rigidly aligned row is correlated with the template through each
     window over ``[-residual_lag, residual_lag]``; the correlations are smoothed over time
-    (Gaussian, ``smooth_time_bins``) before the best lag is taken. Shifts are refined below a bin
+    (Gaussian, ``smooth_time_bins``) and over neighbouring windows (``smooth_windows``, in
+    windows, as Kilosort smooths its blocks' correlations) before the best lag is taken. Shifts are refined below a bin
     by a parabola.
 
     Returns ``(P, quality)``: ``P`` (B, T) displacements in bins, ``quality`` (B, T) the peak
@@ -443,6 +448,8 @@ def template_registration(r: np.ndarray, windows: np.ndarray, *, max_lag: int, r
     corr = _template_corr(_spectra(aligned, residual_lag), f, windows, rl)  # (T, B, L)
     if smooth_time_bins > 0 and T > 1:
         corr = gaussian_filter1d(corr, smooth_time_bins, axis=0, mode="nearest")
+    if smooth_windows > 0 and corr.shape[1] > 1:
+        corr = gaussian_filter1d(corr, smooth_windows, axis=1, mode="nearest")
     res, q = _best_lag(corr, rl)  # (T, B)
     P = (base[:, None] + res).T
     P[:, ~active] = np.nan
@@ -479,12 +486,11 @@ def _lin_index(centres: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return i, w
 
 
-def kriging_weights(source: np.ndarray, target: np.ndarray, *, source_group: np.ndarray,
-                    target_group: np.ndarray, method: str, sigma_um: float, kernel: str,
-                    cut: float = 1e-3) -> np.ndarray:
-    """``(n_target, n_source)`` interpolation weights from contacts ``source`` to points ``target``.
+class ChannelInterpolator:
+    """Interpolation weights from fixed contacts to moving target points, per group.
 
-    Each target uses only the contacts of its own group.
+    The contact-to-contact kriging system is factorised once; each call then costs one
+    ``K(targets, contacts)`` evaluation and a triangular solve.
 
     - ``"kriging"``: ``W = K(target, source) (K(source, source) + 1e-6 I)^-1`` (simple kriging,
       i.e. the Gaussian-process posterior mean), with ``K = exp(-d² / 2σ²)`` (``kernel="gaussian"``)
@@ -492,43 +498,71 @@ def kriging_weights(source: np.ndarray, target: np.ndarray, *, source_group: np.
       each row renormalised to sum to 1 (a constant signal is kept). At the contacts ``W = I``.
     - ``"linear"``: inverse-distance weights of the (up to) 3 nearest contacts (exact at a contact).
     - ``"nearest"``: the nearest contact.
+
+    Each target uses only the contacts of its own group.
     """
-    same = target_group[:, None] == source_group[None, :]
-    d = np.sqrt(((target[:, None, :] - source[None, :, :]) ** 2).sum(-1))
-    d = np.where(same, d, np.inf)
-    nt, ns = d.shape
-    W = np.zeros((nt, ns))
-    if nt == 0 or ns == 0:
-        return W
-    if method == "nearest":
-        W[np.arange(nt), np.argmin(d, axis=1)] = 1.0
-        return W
-    if method == "linear":
-        k = min(3, ns)
-        idx = np.argsort(d, axis=1, kind="stable")[:, :k]
-        dk = np.take_along_axis(d, idx, 1)
-        exact = dk[:, 0] < 1e-6
-        inv = np.where(np.isfinite(dk), 1.0 / np.maximum(dk, 1e-12), 0.0)
-        inv[exact] = 0.0
-        inv[exact, 0] = 1.0
-        inv /= inv.sum(1, keepdims=True)
-        np.put_along_axis(W, idx, inv, 1)
+
+    def __init__(self, source: np.ndarray, source_group: np.ndarray, *, method: str, sigma_um: float = 20.0,
+                 kernel: str = "gaussian", cut: float = 1e-3):
+        self.source = np.asarray(source, np.float64)
+        self.source_group = np.asarray(source_group)
+        self.method, self.sigma, self.kernel, self.cut = method, float(sigma_um), kernel, float(cut)
+        self.factors = {}
+        if method == "kriging":
+            for g in np.unique(self.source_group):
+                idx = np.flatnonzero(self.source_group == g)
+                d = np.sqrt(((self.source[idx, None, :] - self.source[None, idx, :]) ** 2).sum(-1))
+                kss = self._k(d)
+                kss[np.diag_indices(idx.size)] += 1e-6
+                self.factors[g] = (idx, linalg.cho_factor(kss, lower=True, check_finite=False))
+
+    def _k(self, d):
+        if self.kernel == "gaussian":
+            return np.exp(-0.5 * (d / self.sigma) ** 2)
+        return np.exp(-d / self.sigma)
+
+    def weights(self, target: np.ndarray, target_group: np.ndarray) -> np.ndarray:
+        """``(n_target, n_source)`` weights."""
+        target = np.asarray(target, np.float64)
+        target_group = np.asarray(target_group)
+        nt, ns = target.shape[0], self.source.shape[0]
+        W = np.zeros((nt, ns))
+        for g in np.unique(target_group):
+            rows = np.flatnonzero(target_group == g)
+            cols = np.flatnonzero(self.source_group == g)
+            if cols.size == 0:
+                continue
+            d = np.sqrt(((target[rows, None, :] - self.source[None, cols, :]) ** 2).sum(-1))
+            if self.method == "nearest":
+                W[rows, cols[np.argmin(d, axis=1)]] = 1.0
+            elif self.method == "linear":
+                k = min(3, cols.size)
+                idx = np.argsort(d, axis=1, kind="stable")[:, :k]
+                dk = np.take_along_axis(d, idx, 1)
+                inv = 1.0 / np.maximum(dk, 1e-12)
+                exact = dk[:, 0] < 1e-6
+                inv[exact] = 0.0
+                inv[exact, 0] = 1.0
+                inv /= inv.sum(1, keepdims=True)
+                sub = np.zeros((rows.size, cols.size))
+                np.put_along_axis(sub, idx, inv, 1)
+                W[np.ix_(rows, cols)] = sub
+            else:
+                _, fac = self.factors[g]
+                sub = linalg.cho_solve(fac, self._k(d).T, check_finite=False).T
+                sub[np.abs(sub) < self.cut] = 0.0
+                ssum = sub.sum(1, keepdims=True)
+                sub = np.divide(sub, ssum, out=np.zeros_like(sub), where=np.abs(ssum) > 1e-12)
+                W[np.ix_(rows, cols)] = sub
         return W
 
-    def kfun(dist):
-        if kernel == "gaussian":
-            return np.exp(-0.5 * (dist / sigma_um) ** 2)
-        return np.exp(-dist / sigma_um)
 
-    Kts = np.where(same, kfun(np.where(same, d, 0.0)), 0.0)
-    dss = np.sqrt(((source[:, None, :] - source[None, :, :]) ** 2).sum(-1))
-    Kss = np.where(source_group[:, None] == source_group[None, :], kfun(dss), 0.0)
-    Kss[np.diag_indices(ns)] += 1e-6
-    W = linalg.solve(Kss, Kts.T, assume_a="pos", check_finite=False).T
-    W[np.abs(W) < cut] = 0.0
-    s = W.sum(1, keepdims=True)
-    W = np.divide(W, s, out=np.zeros_like(W), where=np.abs(s) > 1e-12)
-    return W
+def kriging_weights(source: np.ndarray, target: np.ndarray, *, source_group: np.ndarray,
+                    target_group: np.ndarray, method: str, sigma_um: float, kernel: str,
+                    cut: float = 1e-3) -> np.ndarray:
+    """One-off :class:`ChannelInterpolator` weights."""
+    return ChannelInterpolator(source, source_group, method=method, sigma_um=sigma_um, kernel=kernel,
+                               cut=cut).weights(target, target_group)
 
 
 def sparse_weights(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -541,18 +575,24 @@ def sparse_weights(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx.astype(np.int64), val.astype(np.float32)
 
 
-@njit(nogil=True, cache=True)
-def _apply_weights(x, out, row0, row1, idx, val):  # pragma: no cover - numba
-    for s in range(row0, row1):
-        for c in range(idx.shape[0]):
-            acc = np.float32(0.0)
-            for m in range(idx.shape[1]):
-                acc += val[c, m] * x[s, idx[c, m]]
-            out[s, c] = acc
+@njit(nogil=True, cache=True, fastmath=True, boundscheck=False)
+def _apply_weights_t(xt, out_t, row0, row1, idx, val):  # pragma: no cover - numba
+    # channel-major: the inner loop runs over contiguous samples (a vectorised AXPY)
+    n = row1 - row0
+    for c in range(idx.shape[0]):
+        o = out_t[c, row0:row1]
+        o[:] = 0.0
+        for m in range(idx.shape[1]):
+            w = val[c, m]
+            if w == 0.0:
+                continue
+            xr = xt[idx[c, m], row0:row1]
+            for s in range(n):
+                o[s] += w * xr[s]
 
 
-def apply_channel_weights(x: np.ndarray, out: np.ndarray, row0: int, row1: int, idx: np.ndarray,
+def apply_channel_weights(xt: np.ndarray, out_t: np.ndarray, row0: int, row1: int, idx: np.ndarray,
                           val: np.ndarray) -> None:
-    """``out[s, c] = sum_m val[c, m] * x[s, idx[c, m]]`` for samples ``row0 <= s < row1`` (in place)."""
-    _apply_weights(x, out, int(row0), int(row1), idx, val)
-
+    """``out_t[c, s] = sum_m val[c, m] * xt[idx[c, m], s]`` for samples ``row0 <= s < row1``, in
+    place, on channel-major (transposed) arrays."""
+    _apply_weights_t(xt, out_t, int(row0), int(row1), idx, val)

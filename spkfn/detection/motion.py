@@ -72,7 +72,7 @@ def estimate_motion(
     win_shape: str = "gaussian",
     win_step_um: float = 200.0,
     win_scale_um: float = 200.0,
-    win_margin_um: float = 0.0,
+    win_margin_um: float = 100.0,
     max_displacement_um: float = 100.0,
     max_residual_um: float | None = 30.0,
     time_horizon_s: float | None = None,
@@ -80,8 +80,8 @@ def estimate_motion(
     weight: str = "amplitude",
     depth_smooth_um: float = 5.0,
     time_smooth_s: float = 0.0,
-    lambda_t: float = 1.0,
-    lambda_s: float = 1.0,
+    lambda_t: float = 0.03,
+    lambda_s: float = 4.0,
     robust_iterations: int = 5,
     robust_sigma: float = 2.0,
     num_iterations: int = 10,
@@ -115,14 +115,15 @@ def estimate_motion(
       weights ``U_ij = 1 / (1 / C_ij² + 1 / n_i + 1 / n_j)`` (``C_ij² = 0`` below
       ``min_correlation``; ``n_t`` the number of peaks in the window at time ``t``, so that
       sparse time bins count less), a temporal prior ``lambda_t`` and a spatial prior
-      ``lambda_s`` coupling neighbouring windows, solved jointly and exactly (block-tridiagonal
-      system); no trimming. Numpy/scipy only (no PyTorch).
+      ``lambda_s`` coupling neighbouring windows (``Σ (p_b+1,t - p_b,t)²``), solved jointly and
+      exactly (a block-tridiagonal system); no trimming. Numpy/scipy only (no PyTorch).
     - ``"iterative_template"`` (Kilosort 2.5, Steinmetz et al. 2021): a raster per time bin of
       depth × amplitude class (``num_amplitude_bins`` quantile classes of ``log |amplitude|``);
       each time bin is registered to a template (the mean of the registered rasters), rebuilt over
       ``num_iterations`` rounds (rigid); then each window of each registered time bin is
-      registered to the template over ``±max_residual_um`` (non-rigid); with ``time_smooth_s``
-      the correlations are smoothed over time before the best shift is taken.
+      registered to the template over ``±max_residual_um`` (non-rigid), its correlations
+      smoothed over neighbouring windows (Gaussian, one window) and, with ``time_smooth_s``,
+      over time before the best shift is taken.
 
     Non-rigid motion (``rigid=False``) uses overlapping windows along depth, centred every
     ``win_step_um`` (at most) from ``win_margin_um`` inside the top and bottom contacts, of shape
@@ -153,7 +154,7 @@ def estimate_motion(
         Largest spacing of window centres (µm).
     win_scale_um : float, default 200.0
         Gaussian: standard deviation; rect and triangle: full width (µm).
-    win_margin_um : float, default 0.0
+    win_margin_um : float, default 100.0
         Distance of the outer window centres from the extreme contacts, inwards (µm; may be < 0).
     max_displacement_um : float, default 100.0
         Largest displacement searched between two time bins (rigid stage) (µm).
@@ -171,8 +172,11 @@ def estimate_motion(
     time_smooth_s : float, default 0.0
         Gaussian smoothing (standard deviation, s) of the raster along time
         (``"iterative_template"``: of the correlations with the template).
-    lambda_t, lambda_s : float, default 1.0, 1.0
-        Temporal and spatial prior strengths (``lambda_s``: ``"dredge"`` only).
+    lambda_t, lambda_s : float, default 0.03, 4.0
+        Temporal and spatial prior strengths (``lambda_s``: ``"dredge"`` only), in units of the
+        mean total pair weight of a time bin, so that their effect does not depend on the number
+        of time bins: ``lambda_t = 0.03`` weighs a jump between consecutive bins like 3 % of a
+        bin's evidence.
     robust_iterations : int, default 5
         ``"decentralized"``: number of solves with outlier trimming.
     robust_sigma : float, default 2.0
@@ -429,7 +433,7 @@ def _estimate_one_kernel(time_index, depths, wts, amp, *, n_time, depth_range_um
         r = K.smooth_raster(r, sigma_depth_bins=sig_z, sigma_time_bins=0.0)
         sm = time_smooth_s / bin_s
         P, q = K.template_registration(r, windows, max_lag=max_lag, residual_lag=res_lag, n_iter=num_iterations,
-                                       smooth_time_bins=sm, rigid=rigid)
+                                       smooth_time_bins=sm, rigid=rigid, smooth_windows=1.0)
         P = P * bin_um
         P[q < min_correlation] = np.nan
         out = P.T
@@ -512,8 +516,8 @@ def _solve(method, Ds, Cs, n_peaks, *, bin_um, min_correlation, lambda_t, lambda
             U = np.where(np.isfinite(inv) & (S > 0), 1.0 / inv, 0.0)
         idx = np.arange(T)
         U[:, idx, idx] = 0.0
-        scale = float(U[U > 0].mean()) if (U > 0).any() else 1.0
-        P = K.solve_displacement(Ds, U, lambda_t=lambda_t * scale, lambda_s=lambda_s * scale, eps=1e-3 * scale)
+        scale = _row_weight(U)
+        P = K.solve_displacement(Ds, U, lambda_t=lambda_t * scale, lambda_s=lambda_s * scale, eps=1e-6 * scale)
         known = (U > 0).any(2)
         if lambda_t > 0:
             known[:] |= known.any(1, keepdims=True)  # the temporal prior bridges gaps
@@ -523,13 +527,21 @@ def _solve(method, Ds, Cs, n_peaks, *, bin_um, min_correlation, lambda_t, lambda
     for b in range(B):
         U = np.where(Cs[b] >= max(min_correlation, 0.0), Cs[b].astype(np.float64), 0.0)
         np.fill_diagonal(U, 0.0)
-        scale = float(U[U > 0].mean()) if (U > 0).any() else 1.0
+        scale = _row_weight(U[None])
         P[b], Uf = K.robust_solve(Ds[b], U, lambda_t=lambda_t * scale, n_iter=robust_iterations, sigma=robust_sigma,
-                                  min_scale=bin_um, eps=1e-3 * scale)
+                                  min_scale=bin_um, eps=1e-6 * scale)
         known[b] = (Uf > 0).any(1) | (Uf > 0).any(0)
         if lambda_t > 0 and known[b].any():
             known[b] = True
     return P, known
+
+
+def _row_weight(U: np.ndarray) -> float:
+    """Mean total pair weight of a time bin (over windows and time bins with any pair): the unit
+    of the priors, so that their effect does not depend on the number of time bins."""
+    rows = (U + np.swapaxes(U, 1, 2)).sum(2)
+    rows = rows[rows > 0]
+    return float(rows.mean()) if rows.size else 1.0
 
 
 def _fill_nan(values: np.ndarray, time_bins: np.ndarray, depth_bins: np.ndarray) -> np.ndarray:
@@ -1009,6 +1021,8 @@ def correct_motion(
     >>> out.values[0].tolist()      # the signal seen on channel 3 belongs 20 µm lower: channel 2
     [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     """
+    from threadpoolctl import ThreadpoolController
+
     from ..preprocessing._base import lazy_transform
 
     check_recording(recording)
@@ -1062,32 +1076,35 @@ def correct_motion(
             raise ValueError("border_mode='remove_channels' would remove every channel: the motion moves all of them "
                              "outside the probe at some time. Use border_mode='extrapolate'.")
 
+    parts = dict(_motion_groups(motion))
+    zb = np.asarray(motion.coords["depth_bin"].values, np.float64)
     src_loc = loc
     tgt_ref = loc[keep]
     tgt_groups = groups[keep]
     step = max(1, int(round(time_step_s * fs)))
+    interp = K.ChannelInterpolator(src_loc, groups, method=interpolation, sigma_um=sigma_um, kernel=kernel)
+    blas = ThreadpoolController()  # small solves: single-threaded BLAS (see estimate_motion)
 
     def _kernel(traces, *, start):
-        x = np.ascontiguousarray(traces, dtype=np.float32)
-        n = x.shape[0]
-        out = np.empty((n, keep.size), np.float32)
+        xt = np.ascontiguousarray(np.asarray(traces, dtype=np.float32).T)
+        n = xt.shape[1]
+        out_t = np.empty((keep.size, n), np.float32)
         # blocks on a global grid of `step` samples, so results do not depend on chunking
         first = (start // step) * step
         for b0 in range(first, start + n, step):
             r0, r1 = max(b0, start) - start, min(b0 + step, start + n) - start
             centre = min(b0 + 0.5 * step, n_total)
             tc = t0 + centre / fs
-            d = interpolate_motion(motion, times_s=np.full(keep.size, tc), depths_um=tgt_ref[:, 1],
-                                   groups=None if grp_arg is None else tgt_groups)
+            d = _displacement_at(parts, tb, zb, tc, tgt_ref[:, 1], tgt_groups)
             tgt = np.column_stack([tgt_ref[:, 0], tgt_ref[:, 1] + d])
-            W = K.kriging_weights(src_loc, tgt, source_group=groups, target_group=tgt_groups, method=interpolation,
-                                  sigma_um=sigma_um, kernel=kernel)
+            with blas.limit(limits=1, user_api="blas"):
+                W = interp.weights(tgt, tgt_groups)
             if border_mode == "zeros":
                 outside = (tgt[:, 1] < ch_lo[keep] - tol) | (tgt[:, 1] > ch_hi[keep] + tol)
                 W[outside] = 0.0
             idx, val = K.sparse_weights(W)
-            K.apply_channel_weights(x, out, r0, r1, idx, val)
-        return out
+            K.apply_channel_weights(xt, out_t, r0, r1, idx, val)
+        return out_t.T
 
     rec = scale_to_uV(recording) if _needs_scaling(recording) else recording
     if rec.dtype != np.float32:
@@ -1099,6 +1116,20 @@ def correct_motion(
                               with_position=True, chunk_size=chunk_size)
     # fewer output channels: map blocks to the kept channels' shape
     return _lazy_select(rec, _kernel, keep, params=params, chunk_size=chunk_size)
+
+
+def _displacement_at(parts: dict, tb: np.ndarray, zb: np.ndarray, t: float, y: np.ndarray,
+                     groups: np.ndarray) -> np.ndarray:
+    """Displacement at time ``t`` and depths ``y`` (per-group motions by ``groups``)."""
+    tt = np.full(y.shape, float(t))
+    if None in parts:
+        return K.interp_motion(parts[None], tb, zb, tt, y)
+    out = np.zeros(y.shape)
+    for g, vals in parts.items():
+        sel = groups == g
+        if sel.any():
+            out[sel] = K.interp_motion(vals, tb, zb, tt[sel], y[sel])
+    return out
 
 
 def _needs_scaling(rec: xr.DataArray) -> bool:
