@@ -260,10 +260,17 @@ def figures(data: Path, results: dict, fig_dir: Path, case: str, peaks_kind: str
     truth = drift_motion(meta["drift"], time_bins_s=m.time_bin.values, depth_bins_um=m.depth_bin.values)
     truth = truth - truth.mean("time_bin") + m.mean("time_bin")
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), layout="constrained")
-    plot_drift_map(peaks, locs, motion=m, ax=axes[0], max_peaks=150_000, title=f"{case}: peaks and spkfn dredge motion")
-    plot_motion(m.isel(depth_bin=slice(None, None, 4)), truth=truth.isel(depth_bin=slice(None, None, 4)), ax=axes[1])
-    axes[1].set_title("estimate (colour, every 4th window) and truth (dashed)")
-    plot_drift_map(peaks, locs, motion=m, corrected=True, ax=axes[2], max_peaks=150_000)
+    zoom = (1500.0, 2400.0)  # 900 µm of the probe, so that 20-30 µm of motion is visible
+    sel = (locs["y"] > zoom[0] - 50) & (locs["y"] < zoom[1] + 50)
+    mz = m.sel(depth_bin=slice(*zoom))
+    plot_drift_map(peaks[sel], locs[sel], motion=mz, ax=axes[0], max_peaks=None,
+                   title=f"{case}: peaks and the spkfn dredge motion")
+    keep = slice(None, None, 4)
+    plot_motion(m.isel(depth_bin=keep), truth=truth.isel(depth_bin=keep), ax=axes[1])
+    axes[1].set_title("estimate (colour, every 4th window), truth (dashed)")
+    plot_drift_map(peaks[sel], locs[sel], motion=mz, corrected=True, ax=axes[2], max_peaks=None)
+    for ax in (axes[0], axes[2]):
+        ax.set_ylim(*zoom)
     path = fig_dir / f"motion_{case}_{peaks_kind}.png"
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -286,6 +293,7 @@ def main():
     ap.add_argument("--blas-threads", type=int, default=1)
     ap.add_argument("--n-jobs", type=int, default=1)
     ap.add_argument("--timeout-s", type=float, default=3 * 3600)
+    ap.add_argument("--figures-only", action="store_true", help="redraw the figures from a previous run's files")
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
@@ -308,6 +316,10 @@ def main():
         print(f"\n## {case} drift, {args.duration_s:g} s, {meta['num_peaks']} peaks ({args.peaks}; "
               f"made in {meta['peaks_time_s']:.0f} s)", flush=True)
         results = {}
+        if args.figures_only:
+            npz = data / "est-spkfn_dredge.npz"
+            print("figure:", figures(data, {"spkfn dredge": {"npz": str(npz)}}, Path(args.figures), case, args.peaks))
+            continue
         for name in names:
             out = data / f"est-{name.replace(' ', '_').replace('(', '').replace(')', '').replace(',', '')}.npz"
             r = run_worker(name, data, out, args.blas_threads, args.n_jobs, args.timeout_s)

@@ -24,6 +24,8 @@ __all__ = [
     "window_support",
     "pairwise_displacement",
     "solve_displacement",
+    "solve_blocks",
+    "normal_equations",
     "robust_solve",
     "template_registration",
     "shift_rows",
@@ -218,11 +220,16 @@ def _laplacian(T: int) -> np.ndarray:
     return L
 
 
-def _normal_equations(D: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Hessian/2 and gradient target of ``sum_ij U_ij (p_i - p_j - D_ij)²`` (float64)."""
+def normal_equations(D: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, r)`` with ``A p = r`` the minimiser of ``sum_ij U_ij (p_i - p_j - D_ij)²`` (float64).
+
+    ``A = diag((U + U') 1) - (U + U')`` (a weighted graph Laplacian), ``r_i = sum_j U_ij D_ij -
+    sum_j U_ji D_ji``.
+    """
     U = U.astype(np.float64)
     M = U + U.T
-    A = np.diag(M.sum(1)) - M
+    A = -M
+    A[np.diag_indices_from(A)] += M.sum(1)
     UD = U * D.astype(np.float64)
     rhs = UD.sum(1) - UD.sum(0)
     return A, rhs
@@ -230,41 +237,47 @@ def _normal_equations(D: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def solve_displacement(Ds: np.ndarray, Us: np.ndarray, *, lambda_t: float, lambda_s: float,
                        eps: float = 1e-3) -> np.ndarray:
-    """Minimise the decentralised objective over all windows at once.
+    """Minimise the decentralised objective over all windows at once (see :func:`solve_blocks`)."""
+    eqs = [normal_equations(Ds[b], Us[b]) for b in range(Ds.shape[0])]
+    return solve_blocks([e[0] for e in eqs], [e[1] for e in eqs], lambda_t=lambda_t, lambda_s=lambda_s, eps=eps)
 
-    ``sum_b sum_ij U[b,i,j] (p[b,i] - p[b,j] - D[b,i,j])² + lambda_t sum_b sum_t (p[b,t+1] - p[b,t])²
-    + lambda_s sum_b sum_t (p[b+1,t] - p[b,t])² + eps |p|²`` — a block-tridiagonal linear system
-    (one ``T x T`` block per window, coupled by the spatial prior), solved exactly by block
-    Gaussian elimination (the block Thomas algorithm) with Cholesky factorisations.
 
-    Returns ``P`` of shape ``(B, T)`` (same units as ``Ds``).
+def solve_blocks(As: list, rs: list, *, lambda_t: float, lambda_s: float, eps: float = 1e-3) -> np.ndarray:
+    """Solve the decentralised problem of ``B`` windows from their data normal equations.
+
+    Minimises ``sum_b sum_ij U[b,i,j] (p[b,i] - p[b,j] - D[b,i,j])² + lambda_t sum_b sum_t
+    (p[b,t+1] - p[b,t])² + lambda_s sum_b sum_t (p[b+1,t] - p[b,t])² + eps |p|²`` given each
+    window's ``(A_b, r_b)`` (:func:`normal_equations`): a block-tridiagonal linear system (one
+    ``T x T`` block per window, coupled by the spatial prior), solved exactly by block Gaussian
+    elimination (the block Thomas algorithm) with Cholesky factorisations. The blocks of ``As``
+    are modified in place and released. Returns ``P`` of shape ``(B, T)``.
     """
-    B, T, _ = Ds.shape
+    B = len(As)
+    T = rs[0].size
     L = lambda_t * _laplacian(T)
-    blocks, rhs = [], []
+    diag = np.diag_indices(T)
     for b in range(B):
-        A, r = _normal_equations(Ds[b], Us[b])
+        A = As[b]
         A += L
-        A[np.diag_indices(T)] += eps
+        A[diag] += eps
         if B > 1 and lambda_s > 0:
-            A[np.diag_indices(T)] += lambda_s * (1.0 if b in (0, B - 1) else 2.0)
-        blocks.append(A)
-        rhs.append(r)
+            A[diag] += lambda_s * (1.0 if b in (0, B - 1) else 2.0)
     if B == 1 or lambda_s <= 0:
-        return np.stack([_spd_solve(blocks[b], rhs[b]) for b in range(B)])
-    # Block Thomas: off-diagonal blocks are -lambda_s * I.
-    gam = []  # A~_b^{-1} (lambda_s I) (T x T)
+        return np.stack([_spd_solve(As[b], rs[b]) for b in range(B)])
+    # Block Thomas: the off-diagonal blocks are -lambda_s * I.
+    gam = []  # lambda_s * A~_b^{-1} (T x T)
     ys = []
-    a_t = blocks[0]
-    y = rhs[0]
     for b in range(B):
+        a_t = As[b]
+        y = rs[b]
         if b > 0:
-            a_t = blocks[b] - lambda_s * gam[b - 1]
-            y = rhs[b] + lambda_s * ys[b - 1]
-        fac = linalg.cho_factor(a_t, check_finite=False)
+            a_t -= lambda_s * gam[b - 1]
+            y = rs[b] + lambda_s * ys[b - 1]
+        fac = linalg.cho_factor(a_t, check_finite=False, overwrite_a=True)
         sol = linalg.cho_solve(fac, np.column_stack([lambda_s * np.eye(T), y]), check_finite=False)
         gam.append(sol[:, :T])
         ys.append(sol[:, T])
+        As[b] = None  # release the factorised block
     P = np.empty((B, T))
     P[-1] = ys[-1]
     for b in range(B - 2, -1, -1):

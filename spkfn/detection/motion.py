@@ -438,7 +438,8 @@ def _estimate_one_kernel(time_index, depths, wts, amp, *, n_time, depth_range_um
         P[q < min_correlation] = np.nan
         out = P.T
         if not rigid:
-            out = _invalidate_empty_windows(out, r.sum(1), windows, n_time)
+            counts = K.peak_raster(time_index, depths, np.ones(depths.size), n_time=n_time, depth_edges_um=edges)[:, 0]
+            out = _invalidate_empty_windows(out, counts, windows, n_time)
         return out
 
     r = K.peak_raster(time_index, depths, wts, n_time=n_time, depth_edges_um=edges)[:, 0]
@@ -446,38 +447,78 @@ def _estimate_one_kernel(time_index, depths, wts, amp, *, n_time, depth_range_um
     r = K.smooth_raster(r, sigma_depth_bins=sig_z, sigma_time_bins=time_smooth_s / bin_s)
     horizon = None if time_horizon_s is None else max(1, int(np.floor(time_horizon_s / bin_s)))
 
+    kw = {"method": method, "bin_um": bin_um, "horizon": horizon, "min_correlation": min_correlation,
+          "lambda_t": lambda_t, "lambda_s": lambda_s, "robust_iterations": robust_iterations,
+          "robust_sigma": robust_sigma, "n_jobs": n_jobs}
     # rigid stage: one flat window over the whole raster
-    flat = np.ones(r.shape[1])
-    D, C = K.pairwise_displacement(r, flat, max_lag=max_lag, horizon=horizon)
-    n_rigid = counts.sum(1, dtype=np.float64)[None, :]
-    p_rigid, known = _solve(method, D[None] * bin_um, C[None], n_rigid, bin_um=bin_um, min_correlation=min_correlation,
-                            lambda_t=lambda_t, lambda_s=0.0, robust_iterations=robust_iterations,
-                            robust_sigma=robust_sigma)
-    p_rigid = p_rigid[0]
+    flat = np.ones((1, r.shape[1]))
+    p_rigid, known = _register(r, flat, counts.sum(1, dtype=np.float64)[None, :], max_lag=max_lag, **kw)
+    p_rigid, known = p_rigid[0], known[0]
     if rigid:
-        return np.where(known[0], p_rigid, np.nan)[:, None]
+        return np.where(known, p_rigid, np.nan)[:, None]
 
     if max_residual_um is None:
         base = np.zeros(n_time, np.int64)
         aligned, aligned_counts = r, counts
     else:
-        base = np.round(np.nan_to_num(p_rigid - np.nanmedian(p_rigid) if known[0].any() else p_rigid) / bin_um)
+        base = np.round(np.nan_to_num(p_rigid - np.median(p_rigid[known]) if known.any() else p_rigid) / bin_um)
         base = base.astype(np.int64)
         aligned = K.shift_rows(r, base)
         aligned_counts = K.shift_rows(counts, base)
-    Ds = np.zeros((B, n_time, n_time), np.float32)
-    Cs = np.zeros((B, n_time, n_time), np.float32)
-
-    def _one(b):
-        Ds[b], Cs[b] = K.pairwise_displacement(aligned, windows[b], max_lag=res_lag, horizon=horizon)
-
-    _run_threads(_one, range(B), n_jobs)
-    n_win = (windows @ aligned_counts.T.astype(np.float64))  # (B, T) window-weighted counts
-    P, known = _solve(method, Ds * bin_um, Cs, n_win, bin_um=bin_um, min_correlation=min_correlation, lambda_t=lambda_t,
-                      lambda_s=lambda_s, robust_iterations=robust_iterations, robust_sigma=robust_sigma)
+    n_win = windows @ aligned_counts.T.astype(np.float64)  # (B, T) window-weighted peak counts
+    P, known = _register(aligned, windows, n_win, max_lag=res_lag, **kw)
     out = (P + base[None, :] * bin_um).T
     out[~known.T] = np.nan
     return _invalidate_empty_windows(out, counts, windows, n_time)
+
+
+def _register(r, windows, n_peaks, *, max_lag, method, bin_um, horizon, min_correlation, lambda_t, lambda_s,
+              robust_iterations, robust_sigma, n_jobs):
+    """Decentralised registration of the raster's rows in each window: ``(P, known)``, ``(B, T)``,
+    ``P`` in µm, ``known`` the time bins that took part in some pair (others are set by priors).
+
+    Each window's pairwise matrices live only while its normal equations are formed, so memory is
+    ``O(B T²)`` float64 (the normal equations) plus ``O(T²)`` per thread.
+    """
+    B, T = windows.shape[0], r.shape[0]
+    As, rs = [None] * B, [None] * B
+    P = np.zeros((B, T))
+    known = np.zeros((B, T), bool)
+    row_sum = np.zeros(B)
+    row_cnt = np.zeros(B)
+    diag = np.arange(T)
+
+    def _one(b):
+        D, C = K.pairwise_displacement(r, windows[b], max_lag=max_lag, horizon=horizon)
+        D *= bin_um
+        if method == "dredge":
+            S = np.where(C >= min_correlation, C.astype(np.float64) ** 2, 0.0)
+            n = n_peaks[b]
+            with np.errstate(divide="ignore"):
+                inv = 1.0 / S + (1.0 / n)[:, None] + (1.0 / n)[None, :]
+            U = np.where(np.isfinite(inv) & (S > 0), 1.0 / inv, 0.0)
+            U[diag, diag] = 0.0
+            As[b], rs[b] = K.normal_equations(D, U)
+            rows = np.diag(As[b])
+            known[b] = rows > 0
+            row_sum[b], row_cnt[b] = rows[rows > 0].sum(), (rows > 0).sum()
+            return
+        U = np.where(C >= max(min_correlation, 0.0), C.astype(np.float64), 0.0)
+        U[diag, diag] = 0.0
+        rows = (U + U.T).sum(1)
+        scale = float(rows[rows > 0].mean()) if (rows > 0).any() else 1.0
+        P[b], Uf = K.robust_solve(D, U, lambda_t=lambda_t * scale, n_iter=robust_iterations, sigma=robust_sigma,
+                                  min_scale=bin_um, eps=1e-6 * scale)
+        known[b] = (Uf > 0).any(1) | (Uf > 0).any(0)
+
+    _run_threads(_one, range(B), n_jobs)
+    if method == "dredge":
+        # priors in units of the mean total pair weight of a time bin (see estimate_motion)
+        scale = float(row_sum.sum() / row_cnt.sum()) if row_cnt.sum() else 1.0
+        P = K.solve_blocks(As, rs, lambda_t=lambda_t * scale, lambda_s=lambda_s * scale, eps=1e-6 * scale)
+    if lambda_t > 0:
+        known |= known.any(1, keepdims=True)  # the temporal prior bridges gaps inside a window
+    return P, known
 
 
 def _run_threads(fn, items, n_jobs: int) -> None:
@@ -502,46 +543,6 @@ def _invalidate_empty_windows(out, counts, windows, n_time):
     out = out.copy()
     out[:, weak] = np.nan
     return out
-
-
-def _solve(method, Ds, Cs, n_peaks, *, bin_um, min_correlation, lambda_t, lambda_s, robust_iterations, robust_sigma):
-    """Displacements ``(B, T)`` from pairwise ``Ds`` (µm) and correlations ``Cs``; and a mask of
-    time bins that took part in some pair (others are only set by the priors)."""
-    B, T, _ = Ds.shape
-    if method == "dredge":
-        S = np.where(Cs >= min_correlation, Cs.astype(np.float64) ** 2, 0.0)
-        n = np.asarray(n_peaks, np.float64)
-        with np.errstate(divide="ignore"):
-            inv = 1.0 / S + (1.0 / n)[:, :, None] + (1.0 / n)[:, None, :]
-            U = np.where(np.isfinite(inv) & (S > 0), 1.0 / inv, 0.0)
-        idx = np.arange(T)
-        U[:, idx, idx] = 0.0
-        scale = _row_weight(U)
-        P = K.solve_displacement(Ds, U, lambda_t=lambda_t * scale, lambda_s=lambda_s * scale, eps=1e-6 * scale)
-        known = (U > 0).any(2)
-        if lambda_t > 0:
-            known[:] |= known.any(1, keepdims=True)  # the temporal prior bridges gaps
-        return P, known
-    P = np.zeros((B, T))
-    known = np.zeros((B, T), bool)
-    for b in range(B):
-        U = np.where(Cs[b] >= max(min_correlation, 0.0), Cs[b].astype(np.float64), 0.0)
-        np.fill_diagonal(U, 0.0)
-        scale = _row_weight(U[None])
-        P[b], Uf = K.robust_solve(Ds[b], U, lambda_t=lambda_t * scale, n_iter=robust_iterations, sigma=robust_sigma,
-                                  min_scale=bin_um, eps=1e-6 * scale)
-        known[b] = (Uf > 0).any(1) | (Uf > 0).any(0)
-        if lambda_t > 0 and known[b].any():
-            known[b] = True
-    return P, known
-
-
-def _row_weight(U: np.ndarray) -> float:
-    """Mean total pair weight of a time bin (over windows and time bins with any pair): the unit
-    of the priors, so that their effect does not depend on the number of time bins."""
-    rows = (U + np.swapaxes(U, 1, 2)).sum(2)
-    rows = rows[rows > 0]
-    return float(rows.mean()) if rows.size else 1.0
 
 
 def _fill_nan(values: np.ndarray, time_bins: np.ndarray, depth_bins: np.ndarray) -> np.ndarray:

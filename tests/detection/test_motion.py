@@ -459,6 +459,12 @@ def test_empty_peaks_give_zero_motion(caplog, rigid_case):
         estimate_motion((empty, np.zeros(0)), sampling_frequency=FS, channel_locations=rigid_case["loc"])
     with pytest.raises(ValueError, match="geometry"):
         estimate_motion((empty, np.zeros(0)), sampling_frequency=FS, duration_s=1.0)
+    # a recording shorter than one time bin: one bin, zero motion, no crash
+    short = rigid_case["peaks"][rigid_case["peaks"]["sample_index"] < FS]
+    for method in MOTION_METHODS:
+        one = estimate_motion((short, rigid_case["locs"][:short.size]), method=method, sampling_frequency=FS,
+                              duration_s=1.0, channel_locations=rigid_case["loc"])
+        assert one.shape == (1, 20) and not one.values.any()
     fixed = correct_peak_locations(empty, rigid_case["locs"][:0], xr.zeros_like(m))
     assert fixed.dtype == rigid_case["locs"].dtype and fixed.size == 0
 
