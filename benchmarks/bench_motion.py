@@ -28,10 +28,21 @@ over every time bin and 20 depths spread over the probe, of ``estimate - truth``
 each depth's mean (the reference position is arbitrary); rigid estimates are compared with the
 depth-dependent truth too.
 
+Two more modes:
+
+- ``--pipeline``: traces to motion, timing the whole call: spkfn ``estimate_motion(recording)``
+  (detection, localisation, dredge) beside SpikeInterface's ``compute_motion(recording,
+  preset=...)`` for its numpy presets (and ``dredge_fast`` when torch is importable), on the same
+  int16 binary file of the ``nonrigid`` case (written once in ``--cache``);
+- ``--correction``: reading a kriging-corrected Neuropixels recording held in memory, spkfn
+  ``correct_motion`` beside SpikeInterface's ``interpolate_motion``.
+
 Usage::
 
     python benchmarks/bench_motion.py [--duration-s 600] [--peaks gt|si|spkfn] [--cases rigid,nonrigid]
         [--estimators all|spkfn|...] [--cache results/bench_motion] [--figures docs/figures]
+    python benchmarks/bench_motion.py --pipeline --duration-s 120 --n-jobs 2
+    python benchmarks/bench_motion.py --correction --duration-s 10
 
 Timings depend on the machine's load: compare rows of one run (ratios), not runs.
 """
@@ -60,6 +71,8 @@ ESTIMATORS = {
     "spkfn decentralized": ("spkfn", "decentralized", False, {}),
     "spkfn iterative_template": ("spkfn", "iterative_template", False, {}),
     "spkfn dredge rigid": ("spkfn", "dredge", True, {}),
+    "spkfn dredge (DREDge preset windows)": ("spkfn", "dredge", False, {"win_step_um": 400.0, "win_scale_um": 400.0,
+                                                                         "win_margin_um": 200.0}),
     # SpikeInterface 0.105: the estimators of its numpy presets, with the presets' parameters
     "SI decentralized (nonrigid_accurate)": ("si", "decentralized", False, {"direction": "y", "conv_engine": "numpy"}),
     "SI iterative_template (kilosort_like)": ("si", "iterative_template", False, {
@@ -247,7 +260,7 @@ def figures(data: Path, results: dict, fig_dir: Path, case: str, peaks_kind: str
     import xarray as xr
 
     from spkfn.generate import drift_motion
-    from spkfn.plotting.motion import plot_drift_map, plot_motion
+    from spkfn.plotting.motion import plot_motion, plot_motion_drift_map
 
     meta = json.loads((data / "meta.json").read_text())
     peaks = np.load(data / "peaks.npy")
@@ -263,18 +276,150 @@ def figures(data: Path, results: dict, fig_dir: Path, case: str, peaks_kind: str
     zoom = (1500.0, 2400.0)  # 900 µm of the probe, so that 20-30 µm of motion is visible
     sel = (locs["y"] > zoom[0] - 50) & (locs["y"] < zoom[1] + 50)
     mz = m.sel(depth_bin=slice(*zoom))
-    plot_drift_map(peaks[sel], locs[sel], motion=mz, ax=axes[0], max_peaks=None,
+    plot_motion_drift_map(peaks[sel], locs[sel], motion=mz, ax=axes[0], max_peaks=None,
                    title=f"{case}: peaks and the spkfn dredge motion")
     keep = slice(None, None, 4)
     plot_motion(m.isel(depth_bin=keep), truth=truth.isel(depth_bin=keep), ax=axes[1])
     axes[1].set_title("estimate (colour, every 4th window), truth (dashed)")
-    plot_drift_map(peaks[sel], locs[sel], motion=mz, corrected=True, ax=axes[2], max_peaks=None)
+    plot_motion_drift_map(peaks[sel], locs[sel], motion=mz, corrected=True, ax=axes[2], max_peaks=None)
     for ax in (axes[0], axes[2]):
         ax.set_ylim(*zoom)
     path = fig_dir / f"motion_{case}_{peaks_kind}.png"
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+# ------------------------------------------------------------------------------------------ correction
+
+
+def bench_correction(duration_s: float = 10.0, blas_threads: int | None = 1) -> list[dict]:
+    """Time to read a motion-corrected recording (kriging), spkfn beside SpikeInterface's
+    ``interpolate_motion`` (kriging, sigma 20 µm, p=2, force_extrapolate: its presets' settings).
+
+    The traces are a numpy array in memory (Neuropixels 1.0 layout, Gaussian noise), so only the
+    correction is timed; both are read in the same 1-s windows, on one thread. The motion is the
+    ``nonrigid`` case's truth at 2-s bins and 20 depths.
+    """
+    import warnings
+
+    from threadpoolctl import threadpool_limits
+
+    from spkfn.detection.motion import correct_motion
+    from spkfn.generate import drift_motion, resolve_drift
+    from spkfn.io import from_array, get_traces, neuropixels1_probe
+
+    warnings.filterwarnings("ignore")
+    fs = 30000.0
+    n = int(duration_s * fs)
+    x = np.random.default_rng(0).standard_normal((n, 384), dtype=np.float32)
+    probe = neuropixels1_probe()
+    rec = from_array(x, sampling_frequency=fs, probe=probe)
+    loc = np.asarray(probe.contact_positions[:, :2], float)
+    drift = resolve_drift(CASES["nonrigid"], duration_s=duration_s, depth_range_um=(0.0, 3820.0), seed=0)
+    m = drift_motion(drift, time_bins_s=np.arange(1.0, duration_s, 2.0), depth_bins_um=np.linspace(100, 3720, 20))
+    m.attrs["bin_s"] = 2.0
+    rows = []
+    step = int(fs)
+    with threadpool_limits(limits=blas_threads, user_api="blas") if blas_threads else _null():
+        out = correct_motion(rec, m, chunk_size=step)
+        get_traces(out, start=0, end=1000)  # numba compile outside the timing
+        t0 = time.perf_counter()
+        for a in range(0, n, step):
+            get_traces(out, start=a, end=min(n, a + step))
+        rows.append({"library": "spkfn correct_motion (kriging)", "seconds": time.perf_counter() - t0})
+        try:
+            from spikeinterface.core import NumpyRecording
+            from spikeinterface.core.motion import Motion
+            from spikeinterface.sortingcomponents.motion import interpolate_motion
+        except ImportError:
+            return rows
+        r = NumpyRecording([x], sampling_frequency=fs)
+        r.set_dummy_probe_from_locations(loc)
+        sim = Motion([m.values], [m.time_bin.values], m.depth_bin.values, direction="y")
+        c = interpolate_motion(r, sim, border_mode="force_extrapolate", spatial_interpolation_method="kriging",
+                               sigma_um=20.0, p=2)
+        t0 = time.perf_counter()
+        for a in range(0, n, step):
+            c.get_traces(start_frame=a, end_frame=min(n, a + step))
+        rows.append({"library": "SpikeInterface interpolate_motion (kriging)", "seconds": time.perf_counter() - t0})
+    for r_ in rows:
+        r_["ms_per_s_of_data"] = 1000 * r_["seconds"] / duration_s
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ pipeline
+
+
+SI_PRESETS = ("nonrigid_accurate", "nonrigid_fast_and_accurate", "kilosort_like", "dredge_fast")
+
+
+def bench_pipeline(duration_s: float, cache: Path, n_jobs: int, presets=SI_PRESETS) -> list[dict]:
+    """Peaks to motion from the traces: spkfn ``estimate_motion(recording)`` (detection,
+    localisation, dredge) beside SpikeInterface's ``compute_motion(recording, preset=...)`` on the
+    same int16 binary file (written once from the ``nonrigid`` case), timing the whole call."""
+    import warnings
+
+    from spkfn.detection.motion import estimate_motion
+    from spkfn.generate import ground_truth_recording
+    from spkfn.io import channel_locations, read_binary_folder, write_binary
+
+    warnings.filterwarnings("ignore")
+    folder = cache / f"pipeline-{int(duration_s)}s"
+    path = folder / "traces.bin"
+    if not (folder / "drift.json").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        rec, gt, _ = ground_truth_recording(duration_s=duration_s, probe="neuropixels1", num_units=100, seed=0,
+                                            drift=CASES["nonrigid"], dtype="int16")
+        write_binary(rec, path, n_jobs=n_jobs)
+        (folder / "drift.json").write_text(gt.attrs["drift"])
+    drift = (folder / "drift.json").read_text()
+    rec = read_binary_folder(path)
+    loc = channel_locations(rec)
+    rows = []
+
+    def _score(values, tb, db):
+        npz = folder / "tmp.npz"
+        np.savez(npz, values=values, time_bins=tb, depth_bins=db)
+        return rms_error(npz, drift, loc[:, 1])
+
+    t0 = time.perf_counter()
+    m = estimate_motion(rec, n_jobs=n_jobs, progress=False)
+    el = time.perf_counter() - t0
+    rms, _ = _score(m.values, m.time_bin.values, m.depth_bin.values)
+    rows.append({"pipeline": "spkfn estimate_motion(recording) (dredge)", "seconds": el, "rms_um": rms,
+                 "num_peaks": m.attrs["num_peaks"]})
+    print(json.dumps(rows[-1]), flush=True)
+    try:
+        import spikeinterface.core as sic
+        from spikeinterface.preprocessing import compute_motion
+    except ImportError:
+        return rows
+    g = float(rec.gain_to_uV.values[0])
+    srec = sic.read_binary(path, sampling_frequency=float(rec.attrs["sampling_frequency"]), dtype="int16",
+                           num_channels=rec.sizes["channel"], gain_to_uV=g, offset_to_uV=0.0)
+    srec.set_dummy_probe_from_locations(loc)
+    srec = srec.astype("float32")  # presets' detection expects float traces (scaled below)
+    from spikeinterface.preprocessing import scale
+
+    srec = scale(srec, gain=g, offset=0.0)
+    for preset in presets:
+        if "dredge" in preset:
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                continue
+        t0 = time.perf_counter()
+        try:
+            sm = compute_motion(srec, preset=preset, n_jobs=n_jobs, chunk_duration="1s", progress_bar=False)
+        except Exception as e:  # noqa: BLE001 - report and go on
+            rows.append({"pipeline": f"SpikeInterface compute_motion({preset!r})", "error": repr(e)[:200]})
+            continue
+        el = time.perf_counter() - t0
+        rms, _ = _score(sm.displacement[0], sm.temporal_bins_s[0], sm.spatial_bins_um)
+        rows.append({"pipeline": f"SpikeInterface compute_motion({preset!r})", "seconds": el, "rms_um": rms})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -294,9 +439,22 @@ def main():
     ap.add_argument("--n-jobs", type=int, default=1)
     ap.add_argument("--timeout-s", type=float, default=3 * 3600)
     ap.add_argument("--figures-only", action="store_true", help="redraw the figures from a previous run's files")
+    ap.add_argument("--correction", action="store_true", help="time the trace correction only")
+    ap.add_argument("--pipeline", action="store_true", help="traces -> motion, spkfn vs SpikeInterface presets")
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
+        return
+    if args.pipeline:
+        rows = bench_pipeline(args.duration_s, Path(args.cache), args.n_jobs)
+        print("\n| pipeline | time (s) | RMS error (µm) |\n|---|---|---|")
+        for r in rows:
+            print(f"| {r['pipeline']} | {r.get('seconds', float('nan')):.1f} | {r.get('rms_um', float('nan')):.2f} |"
+                  + (f" {r['error']}" if "error" in r else ""))
+        return
+    if args.correction:
+        for row in bench_correction(min(args.duration_s, 20.0), args.blas_threads):
+            print(json.dumps(row))
         return
     cache = Path(args.cache)
     names = list(ESTIMATORS)

@@ -11,8 +11,8 @@ import numpy as np
 import xarray as xr
 
 __all__ = [
-    "prepare_drift_map",
-    "plot_drift_map",
+    "prepare_motion_drift_map",
+    "plot_motion_drift_map",
     "prepare_motion",
     "plot_motion",
     "plot_motion_summary",
@@ -39,7 +39,7 @@ def _select_group(motion: xr.DataArray | None, group):
     return motion.sel(group=group)
 
 
-def prepare_drift_map(peaks, peak_locations, *, motion: xr.DataArray | None = None, corrected: bool = False,
+def prepare_motion_drift_map(peaks, peak_locations, *, motion: xr.DataArray | None = None, corrected: bool = False,
                       sampling_frequency: float | None = None, t_start_s: float | None = None,
                       channel_groups=None, group=None, max_peaks: int | None = 200_000, seed: int = 0) -> dict:
     """Peak times, depths and amplitudes for a drift map, and the motion traced at its depth bins.
@@ -75,7 +75,7 @@ def prepare_drift_map(peaks, peak_locations, *, motion: xr.DataArray | None = No
     >>> m = xr.DataArray([[0.0], [5.0]], dims=("time_bin", "depth_bin"),
     ...                  coords={"time_bin": [0.5, 1.5], "depth_bin": [50.0]},
     ...                  attrs={"sampling_frequency": 100.0, "t_start_s": 0.0})
-    >>> d = prepare_drift_map(peaks, np.array([10.0, 20.0, 30.0]), motion=m, corrected=True)
+    >>> d = prepare_motion_drift_map(peaks, np.array([10.0, 20.0, 30.0]), motion=m, corrected=True)
     >>> d["time_s"].tolist(), d["depth_um"].tolist(), d["motion_lines"][0][1].tolist()
     ([0.0, 1.0, 2.0], [10.0, 17.5, 25.0], [50.0, 50.0])
     """
@@ -115,13 +115,13 @@ def prepare_drift_map(peaks, peak_locations, *, motion: xr.DataArray | None = No
     return {"time_s": times, "depth_um": depths, "amplitude": amp, "motion_lines": lines, "corrected": corrected}
 
 
-def plot_drift_map(peaks, peak_locations, *, motion: xr.DataArray | None = None, corrected: bool = False,
+def plot_motion_drift_map(peaks, peak_locations, *, motion: xr.DataArray | None = None, corrected: bool = False,
                    sampling_frequency: float | None = None, t_start_s: float | None = None, channel_groups=None,
                    group=None, max_peaks: int | None = 200_000, seed: int = 0, ax=None, cmap: str = "Greys",
                    line_color: str = "C1", title: str | None = None):
     """Drift map: each peak at (time, depth), darker for larger amplitudes; the motion overlaid.
 
-    See :func:`prepare_drift_map` for the arguments. Returns the axes.
+    See :func:`prepare_motion_drift_map` for the arguments. Returns the axes.
 
     Examples
     --------
@@ -129,11 +129,11 @@ def plot_drift_map(peaks, peak_locations, *, motion: xr.DataArray | None = None,
     >>> matplotlib.use("Agg")
     >>> peaks = np.zeros(50, [("sample_index", "int64"), ("amplitude", "float32")])
     >>> peaks["sample_index"] = np.arange(50) * 100; peaks["amplitude"] = -40.0
-    >>> ax = plot_drift_map(peaks, np.linspace(0, 100, 50), sampling_frequency=1000.0)
+    >>> ax = plot_motion_drift_map(peaks, np.linspace(0, 100, 50), sampling_frequency=1000.0)
     >>> ax.get_ylabel()
     'depth (µm)'
     """
-    d = prepare_drift_map(peaks, peak_locations, motion=motion, corrected=corrected,
+    d = prepare_motion_drift_map(peaks, peak_locations, motion=motion, corrected=corrected,
                           sampling_frequency=sampling_frequency, t_start_s=t_start_s, channel_groups=channel_groups,
                           group=group, max_peaks=max_peaks, seed=seed)
     ax = _axes(ax)
@@ -226,9 +226,9 @@ def plot_motion_summary(peaks, peak_locations, motion: xr.DataArray, *, channel_
 
     fig, axes = plt.subplots(1, 3, figsize=figsize, layout="constrained")
     kw = {"channel_groups": channel_groups, "group": group, "max_peaks": max_peaks, "seed": seed}
-    plot_drift_map(peaks, peak_locations, motion=motion, ax=axes[0], title="peak depths and motion", **kw)
+    plot_motion_drift_map(peaks, peak_locations, motion=motion, ax=axes[0], title="peak depths and motion", **kw)
     plot_motion(motion, group=group, truth=truth, ax=axes[1])
-    plot_drift_map(peaks, peak_locations, motion=motion, corrected=True, ax=axes[2], title="corrected peak depths",
+    plot_motion_drift_map(peaks, peak_locations, motion=motion, corrected=True, ax=axes[2], title="corrected peak depths",
                    **kw)
     axes[2].sharey(axes[0])
     return fig

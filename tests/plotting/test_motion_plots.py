@@ -12,11 +12,11 @@ import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from spkfn.plotting.motion import (  # noqa: E402
-    plot_drift_map,
     plot_motion,
+    plot_motion_drift_map,
     plot_motion_summary,
-    prepare_drift_map,
     prepare_motion,
+    prepare_motion_drift_map,
 )
 
 FS = 1000.0
@@ -41,15 +41,15 @@ def data():
     return peaks, locs, motion
 
 
-def test_prepare_drift_map_raw_and_corrected(data):
+def test_prepare_motion_drift_map_raw_and_corrected(data):
     peaks, locs, motion = data
-    raw = prepare_drift_map(peaks, locs, motion=motion)
+    raw = prepare_motion_drift_map(peaks, locs, motion=motion)
     np.testing.assert_allclose(raw["time_s"], peaks["sample_index"] / FS)
     np.testing.assert_allclose(raw["depth_um"], locs["y"])
     np.testing.assert_allclose(raw["amplitude"], np.abs(peaks["amplitude"]))
     assert len(raw["motion_lines"]) == 2
     np.testing.assert_allclose(raw["motion_lines"][1][1], 300.0 + motion.values[:, 1])
-    cor = prepare_drift_map(peaks, locs, motion=motion, corrected=True)
+    cor = prepare_motion_drift_map(peaks, locs, motion=motion, corrected=True)
     # away from the step's bin (linear interpolation between bin centres), depths are back in place
     far = np.abs(cor["time_s"] - 5.0) > 0.6
     np.testing.assert_allclose(np.sort(np.unique(cor["depth_um"][far])), [100.0, 300.0])
@@ -57,33 +57,33 @@ def test_prepare_drift_map_raw_and_corrected(data):
     np.testing.assert_array_equal(locs["y"], data[1]["y"])  # input untouched
 
 
-def test_prepare_drift_map_subsamples_and_needs_rate(data):
+def test_prepare_motion_drift_map_subsamples_and_needs_rate(data):
     peaks, locs, motion = data
-    d = prepare_drift_map(peaks, locs, sampling_frequency=FS, max_peaks=50, seed=1)
+    d = prepare_motion_drift_map(peaks, locs, sampling_frequency=FS, max_peaks=50, seed=1)
     assert d["time_s"].size == 50 and np.all(np.diff(d["time_s"]) >= 0)
     assert d["motion_lines"] == []
     with pytest.raises(ValueError, match="sampling_frequency"):
-        prepare_drift_map(peaks, locs)
+        prepare_motion_drift_map(peaks, locs)
     with pytest.raises(ValueError, match="needs a motion"):
-        prepare_drift_map(peaks, locs, sampling_frequency=FS, corrected=True)
+        prepare_motion_drift_map(peaks, locs, sampling_frequency=FS, corrected=True)
 
 
 def test_group_motion_selects_group(data):
     peaks, locs, motion = data
     mg = xr.concat([motion, motion * 0], dim=xr.DataArray([0, 1], dims="group", name="group"))
     mg = mg.transpose("group", "time_bin", "depth_bin")
-    d = prepare_drift_map(peaks, locs, motion=mg, group=1, channel_groups=[0, 1])
+    d = prepare_motion_drift_map(peaks, locs, motion=mg, group=1, channel_groups=[0, 1])
     assert d["depth_um"].size == 100 and np.all(d["depth_um"] >= 300)  # channel 1 = group 1
     np.testing.assert_allclose(prepare_motion(mg, group=1)["displacement_um"], 0.0)
     with pytest.raises(ValueError, match="channel_groups"):
-        prepare_drift_map(peaks, locs, motion=mg)
+        prepare_motion_drift_map(peaks, locs, motion=mg)
     with pytest.raises(ValueError, match="not in the motion's groups"):
         prepare_motion(mg, group=5)
 
 
 def test_drawings(data):
     peaks, locs, motion = data
-    ax = plot_drift_map(peaks, locs, motion=motion)
+    ax = plot_motion_drift_map(peaks, locs, motion=motion)
     assert len(ax.collections) == 1 and len(ax.lines) == 2
     ax = plot_motion(motion, truth=motion)
     assert len(ax.lines) == 4 and ax.get_ylabel() == "displacement (µm)"
