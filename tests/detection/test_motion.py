@@ -11,6 +11,8 @@ import numpy as np
 import probeinterface as pi
 import pytest
 import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spkfn.detection import _motion_kernels as K
 from spkfn.detection._motion_synth import ground_truth_peaks
@@ -426,6 +428,18 @@ def test_correct_motion_border_modes():
     assert e[7] == 8.0  # nearest contact: the top one
 
 
+def test_correct_motion_uses_the_session_clock():
+    loc = np.column_stack([np.zeros(6), np.arange(6) * 20.0])
+    x = np.tile(np.arange(6, dtype="float32"), (400, 1))
+    rec = from_array(x, sampling_frequency=100.0, channel_locations=loc, t_start_s=100.0)
+    # no motion until t = 102 s, then the tissue is 20 µm higher
+    m = xr.DataArray(np.array([[0.0], [0.0], [20.0], [20.0]]), dims=("time_bin", "depth_bin"),
+                     coords={"time_bin": [100.5, 101.5, 102.5, 103.5], "depth_bin": [50.0]}, attrs={"bin_s": 1.0})
+    out = correct_motion(rec, m, interpolation="nearest", time_step_s=0.1).values
+    np.testing.assert_array_equal(out[:150], x[:150])  # before 101.5 s
+    np.testing.assert_array_equal(out[260:, :5], x[260:, 1:])  # after 102.5 s: one contact up
+
+
 def test_correct_motion_per_group_motion():
     probe = pi.ProbeGroup()
     for s in range(2):
@@ -467,6 +481,25 @@ def test_empty_peaks_give_zero_motion(caplog, rigid_case):
         assert one.shape == (1, 20) and not one.values.any()
     fixed = correct_peak_locations(empty, rigid_case["locs"][:0], xr.zeros_like(m))
     assert fixed.dtype == rigid_case["locs"].dtype and fixed.size == 0
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(0, 60), duration=st.floats(0.5, 30.0), span=st.floats(0.0, 400.0),
+       method=st.sampled_from(MOTION_METHODS), rigid=st.booleans(), seed=st.integers(0, 10 ** 6))
+def test_any_small_input_gives_a_finite_motion(n, duration, span, method, rigid, seed):
+    """Few, clustered or absent peaks, short recordings, tiny probes: never a crash, always finite."""
+    rng = np.random.default_rng(seed)
+    peaks = np.zeros(n, [("sample_index", "int64"), ("amplitude", "float32")])
+    peaks["sample_index"] = np.sort(rng.integers(0, int(duration * 1000), n))
+    peaks["amplitude"] = -rng.uniform(1, 100, n)
+    depths = rng.uniform(0, span, n) if span > 0 else np.zeros(n)
+    loc = np.column_stack([np.zeros(4), np.linspace(0, span, 4)])
+    m = estimate_motion((peaks, depths), method=method, rigid=rigid, sampling_frequency=1000.0,
+                        duration_s=duration, channel_locations=loc, bin_s=1.0)
+    check_motion(m)
+    assert m.sizes["time_bin"] == int(np.ceil(duration - 1e-9))
+    # every pairwise displacement is within max_displacement_um + max_residual_um (130 µm)
+    assert np.all(np.abs(m.values) <= 2 * 130.0)
 
 
 def test_bad_inputs_raise_clear_errors(rigid_case):
