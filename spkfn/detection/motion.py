@@ -35,6 +35,8 @@ from . import _motion_kernels as K
 __all__ = [
     "MOTION_METHODS",
     "INTERPOLATION_METHODS",
+    "DEFAULT_DETECT_KWARGS",
+    "DEFAULT_LOCALIZE_KWARGS",
     "estimate_motion",
     "clean_motion",
     "interpolate_motion",
