@@ -16,6 +16,7 @@ from .neo_io import (
     read_spikeglx,
 )
 from .nwb import list_electrical_series, read_nwb
+from .phy import read_kilosort, read_phy_params
 from .probes import (
     get_probe,
     linear_probe,
@@ -55,6 +56,7 @@ __all__ = [
     "multi_shank_probe",
     "sorting_from_arrays", "check_sorting", "spike_trains", "spike_unit_ids", "spike_times_s", "unit_counts", "unit_table",
     "templates_from_array", "check_templates",
+    "read_kilosort", "read_phy_params",
     "read_binary", "write_binary", "read_binary_folder", "read_zarr", "write_zarr", "kind_of",
     "read_neo", "list_streams", "detect_format", "neo_formats", "read_spikeglx", "read_openephys",
     "read_intan", "read_blackrock", "NeoReadError", "read_nwb", "list_electrical_series",

@@ -1,8 +1,9 @@
-"""Flat binary recordings: lazy memmap reads, streamed atomic writes with a JSON sidecar."""
+"""Flat binary recordings: lazy chunked reads, streamed atomic writes with a JSON sidecar."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import dask.array as da
@@ -40,7 +41,10 @@ def read_binary(
     t_start_s: float = 0.0,
     chunk_size: int | None = None,
 ) -> xr.DataArray:
-    """Open a flat binary file as a lazy recording (memmap under dask; nothing is loaded).
+    """Open a flat binary file as a lazy recording (nothing is loaded).
+
+    Each chunk is read with plain file reads when it is computed; no memory map stays open, so
+    reading a long recording does not grow the process's resident memory.
 
     Parameters
     ----------
@@ -104,12 +108,12 @@ def read_binary(
     if n_samples == 0:
         raise ValueError(f"{path.name} holds no samples after offset {offset_bytes}.")
     shape = (n_samples, num_channels) if time_axis == 0 else (num_channels, n_samples)
-    mm = np.memmap(path, dtype=dtype, mode="r", offset=offset_bytes, shape=shape)
+    reader = _BinaryReader(path, dtype=dtype, shape=shape, offset_bytes=offset_bytes, time_axis=time_axis)
     if chunk_size is None:
         chunk_size = default_chunk_size(num_channels, sampling_frequency=fs)
     chunks = (chunk_size, num_channels) if time_axis == 0 else (num_channels, chunk_size)
-    # name=False: a deterministic token without hashing the whole file.
-    data = da.from_array(mm, chunks=chunks, name=f"binary-{path.resolve()}-{size}-{path.stat().st_mtime_ns}-{offset_bytes}-{dtype.str}-{num_channels}-{time_axis}-{chunk_size}")
+    # A deterministic name without hashing the whole file.
+    data = da.from_array(reader, chunks=chunks, name=f"binary-{path.resolve()}-{size}-{path.stat().st_mtime_ns}-{offset_bytes}-{dtype.str}-{num_channels}-{time_axis}-{chunk_size}")
     if time_axis == 1:
         data = data.T
     return from_array(
@@ -132,6 +136,7 @@ def write_binary(
     dtype=None,
     n_jobs: int | None = None,
     progress: bool = True,
+    fsync: bool = False,
 ) -> Path:
     """Write a recording to a time-major flat binary file plus a JSON sidecar, streamed and atomic.
 
@@ -139,6 +144,11 @@ def write_binary(
     channel count and ids, dtype, gains, geometry, groups, probe, start time. Values are written as
     they are (no scaling); with ``dtype`` they are cast (integer targets are rounded and clipped to
     the type's range, so no value wraps around).
+
+    Blocks are computed in parallel (``n_jobs`` threads) and written with positional writes as
+    they complete; memory stays bounded by ``n_jobs`` blocks. The data goes through the OS page
+    cache like any file write; ``fsync=True`` also waits until it is on disk (slower; only needed
+    to survive a power loss right after the write).
 
     Returns the path written.
 
@@ -163,12 +173,130 @@ def write_binary(
         if data.shape[0] * data.shape[1] == 0:
             tmp.write_bytes(b"")
         else:
-            target = np.memmap(tmp, dtype=out_dtype, mode="w+", shape=data.shape)
-            store(data, target, n_jobs=n_jobs, progress=progress, desc=f"write {path.name}")
-            target.flush()
-            del target
+            with _BinaryWriter(tmp, dtype=out_dtype, shape=data.shape, fsync=fsync) as target:
+                store(data, target, n_jobs=n_jobs, progress=progress, desc=f"write {path.name}")
     write_json_atomic(meta, side)
     return path
+
+
+class _BinaryReader:
+    """Array-like view of a flat binary file for ``dask.array.from_array``.
+
+    ``reader[rows, cols]`` reads the needed rows with ``readinto`` into a new array (time-major
+    files: one contiguous read per chunk). Nothing stays mapped, so file pages are not counted in
+    the process's memory and memory stays flat however long the file is.
+    """
+
+    def __init__(self, path: Path, *, dtype: np.dtype, shape: tuple[int, int], offset_bytes: int, time_axis: int):
+        self.path = str(path)
+        self.dtype = np.dtype(dtype)
+        self.shape = tuple(int(s) for s in shape)
+        self.ndim = 2
+        self.offset_bytes = int(offset_bytes)
+        self.time_axis = int(time_axis)
+
+    def __getitem__(self, key):
+        if not isinstance(key, tuple):
+            key = (key,)
+        key = key + (slice(None),) * (2 - len(key))
+        if self.time_axis == 1:
+            # channel-major file: a short-lived memory map, copied out and closed
+            mm = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset_bytes, shape=self.shape)
+            out = np.array(mm[key])
+            del mm  # unmapped when the last reference goes
+            return out
+        rows, cols = key
+        n = self.shape[0]
+        if isinstance(rows, int | np.integer):
+            r = int(rows) + (n if rows < 0 else 0)
+            if not 0 <= r < n:
+                raise IndexError(f"row {rows} is out of bounds for {n} samples.")
+            return self._read_rows(r, r + 1)[0][cols]
+        if isinstance(rows, slice):
+            start, stop, step = rows.indices(n)
+            if step == 1:
+                block = self._read_rows(start, max(start, stop))
+                return block if cols == slice(None) else block[:, cols]
+            idx = np.arange(start, stop, step)
+        else:
+            idx = np.asarray(rows)
+            idx = np.flatnonzero(idx) if idx.dtype == bool else np.where(idx < 0, idx + n, idx).astype(np.int64)
+        if idx.size == 0:
+            return np.empty((0, self.shape[1]), dtype=self.dtype)[:, cols]
+        lo, hi = int(idx.min()), int(idx.max()) + 1
+        if lo < 0 or hi > n:
+            raise IndexError(f"rows outside [0, {n}) requested.")
+        return self._read_rows(lo, hi)[idx - lo][:, cols]
+
+    def _read_rows(self, start: int, stop: int) -> np.ndarray:
+        out = np.empty((stop - start, self.shape[1]), dtype=self.dtype)
+        if out.size == 0:
+            return out
+        view = memoryview(out).cast("B")
+        pos = self.offset_bytes + start * self.shape[1] * self.dtype.itemsize
+        with open(self.path, "rb", buffering=0) as f:
+            f.seek(pos)
+            done = 0
+            while done < len(view):
+                got = f.readinto(view[done:])
+                if not got:
+                    raise OSError(f"{self.path} ended early: rows {start}-{stop} are beyond its end (was it truncated?).")
+                done += got
+        return out
+
+
+class _BinaryWriter:
+    """Write target for ``dask.array.store``: each time block is written at its offset with
+    ``pwrite`` (thread-safe, no memory map, so written pages are not counted in the process's
+    memory). Only time-major writes of whole rows are supported."""
+
+    def __init__(self, path: Path, *, dtype: np.dtype, shape: tuple[int, int], fsync: bool = False):
+        self.path = Path(path)
+        self.dtype = np.dtype(dtype)
+        self.shape = tuple(int(s) for s in shape)
+        self.ndim = 2
+        self.fsync = fsync
+        self._fd = None
+        self._lock = None
+
+    def __enter__(self):
+        import threading
+
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.ftruncate(self._fd, self.shape[0] * self.shape[1] * self.dtype.itemsize)
+        self._lock = threading.Lock()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if self.fsync and exc[0] is None:
+                os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+        return False
+
+    def __setitem__(self, key, value):
+        rows, cols = key if isinstance(key, tuple) else (key, slice(None))
+        start, stop, step = rows.indices(self.shape[0])
+        c0, c1, cstep = cols.indices(self.shape[1])
+        if step != 1 or cstep != 1 or c0 != 0 or c1 != self.shape[1]:
+            raise ValueError("binary writes must cover whole rows (all channels) of a contiguous time range.")
+        block = np.ascontiguousarray(value, dtype=self.dtype)
+        if block.shape != (stop - start, self.shape[1]):
+            raise ValueError(f"block of shape {block.shape} does not fit rows {start}-{stop}.")
+        view = memoryview(block).cast("B")
+        pos = start * self.shape[1] * self.dtype.itemsize
+        if hasattr(os, "pwrite"):
+            while len(view):
+                done = os.pwrite(self._fd, view, pos)
+                view = view[done:]
+                pos += done
+        else:  # pragma: no cover - platforms without pwrite
+            with self._lock:
+                os.lseek(self._fd, pos, os.SEEK_SET)
+                while len(view):
+                    view = view[os.write(self._fd, view):]
 
 
 def _as_chunked(rec: xr.DataArray) -> da.Array:
@@ -204,7 +332,8 @@ def _sidecar(rec: xr.DataArray, dtype: np.dtype) -> dict:
         "dtype": np.dtype(dtype).str,
         "time_axis": 0,
         "offset_bytes": 0,
-        "t_start_s": float(rec.coords["time"].values[0]) if rec.sizes["time"] else 0.0,
+        # [:1] first: .values on the lazy time coord would materialise all of it (1 h = 0.9 GB).
+        "t_start_s": float(rec.coords["time"][:1].values[0]) if rec.sizes["time"] else 0.0,
         "channel_ids": rec.coords["channel"].values.astype(str).tolist(),
         "gain_to_uV": rec.coords["gain_to_uV"].values.tolist(),
         "offset_to_uV": rec.coords["offset_to_uV"].values.tolist(),

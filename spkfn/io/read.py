@@ -9,6 +9,7 @@ not change.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -138,10 +139,11 @@ def write_recording_ref(rec: xr.DataArray, path, *, format: str, source_path, pr
                         options: dict | None = None) -> Path:
     """Write a recording reference (JSON) that :func:`open_recording` re-opens lazily."""
     check_recording(rec)
+    path = Path(path)
     ref = {
         "format": REF_FORMAT,
-        "source": {"format": format, "path": str(Path(source_path)), "options": options or {},
-                   "probe_path": str(probe_path) if probe_path else None,
+        "source": {"format": format, "path": _portable(source_path, path), "options": options or {},
+                   "probe_path": _portable(probe_path, path) if probe_path else None,
                    "fingerprint": _fingerprint(Path(source_path))},
         "num_samples": int(rec.sizes["time"]),
         "num_channels": int(rec.sizes["channel"]),
@@ -150,6 +152,21 @@ def write_recording_ref(rec: xr.DataArray, path, *, format: str, source_path, pr
         "probe": rec.attrs.get("probe"),
     }
     return write_json_atomic(ref, path)
+
+
+def _portable(target, ref_path: Path) -> str:
+    """Relative paths are stored relative to the reference's folder (results stay movable)."""
+    target = Path(target)
+    if target.is_absolute():
+        return str(target)
+    return os.path.relpath(target.resolve(), ref_path.resolve().parent)
+
+
+def _resolve(stored: str | None, ref_path: Path) -> Path | None:
+    if not stored:
+        return None
+    p = Path(stored)
+    return p if p.is_absolute() else ref_path.parent / p
 
 
 def open_recording(path) -> xr.DataArray:
@@ -164,12 +181,12 @@ def open_recording(path) -> xr.DataArray:
         if ref.get("format") != REF_FORMAT:
             raise ValueError(f"{path} is not a spkfn recording reference (format {ref.get('format')!r}).")
         src = ref["source"]
-        spath = Path(src["path"])
+        spath = _resolve(src["path"], path)
         if not spath.exists():
             raise FileNotFoundError(f"the source of {path.name}, {str(spath)!r}, no longer exists; re-run the read stage.")
         if _fingerprint(spath) != src["fingerprint"]:
             raise ValueError(f"the source {str(spath)!r} changed since {path.name} was written (size differs); re-run the read stage.")
-        rec = open_source(src["format"], spath, probe=src.get("probe_path"), options=src.get("options"))
+        rec = open_source(src["format"], spath, probe=_resolve(src.get("probe_path"), path), options=src.get("options"))
         if rec.sizes["time"] != ref["num_samples"] or rec.channel.values.astype(str).tolist() != ref["channel_ids"]:
             raise ValueError(f"{spath} no longer matches {path.name} (samples or channels differ); re-run the read stage.")
         if not np.isclose(float(rec.attrs["sampling_frequency"]), ref["sampling_frequency"]):

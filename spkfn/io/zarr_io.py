@@ -65,7 +65,7 @@ def write_zarr(obj, path, *, n_jobs: int | None = None, progress: bool = True) -
 
         check_recording(obj)
         rec = obj
-        t0 = float(rec.coords["time"].values[0]) if rec.sizes["time"] else 0.0
+        t0 = float(rec.coords["time"][:1].values[0]) if rec.sizes["time"] else 0.0  # not .values: lazy coord
         data = as_dask(rec)
         da_rec = rec.drop_vars("time").copy(data=data)
         ds = da_rec.to_dataset(name="traces")

@@ -140,7 +140,7 @@ def prepare_raster(sorting: xr.Dataset, *, start_s: float = 0.0, duration_s: flo
 
 
 def plot_raster(sorting: xr.Dataset, *, start_s: float = 0.0, duration_s: float | None = None, order=None, ax=None,
-                markersize: float = 1.0):
+                markersize: float = 20.0):
     """Raster of spike times, one row per unit."""
     d = prepare_raster(sorting, start_s=start_s, duration_s=duration_s, order=order)
     ax = _axes(ax)

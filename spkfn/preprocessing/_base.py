@@ -81,8 +81,15 @@ def lazy_transform(
     data = as_dask(rec, chunk_size=chunk_size)
     dtype = np.dtype(dtype) if dtype is not None else data.dtype
     margin = int(margin_samples)
-    if margin >= min(data.chunks[0]) and data.shape[0] > margin:
-        # dask needs chunks at least as long as the overlap; grow them.
+    if margin > 0 and data.shape[0] <= margin:
+        # Shorter than the margin: one chunk holds everything, no overlap needed (dask refuses
+        # an overlap deeper than the array).
+        data = data.rechunk({0: -1, 1: -1})
+        margin = 0
+    if margin >= max(data.chunks[0]) and data.shape[0] > margin:
+        # dask needs chunks at least as long as the overlap; grow them. (A few short chunks, such
+        # as a short last one, are merged into their neighbours by dask itself: no need to make
+        # every chunk, and so memory, larger for them.)
         data = data.rechunk({0: max(margin + 1, data.chunks[0][0]) * 2, 1: -1})
     bounds = np.concatenate([[0], np.cumsum(data.chunks[0])])
 

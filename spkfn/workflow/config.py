@@ -44,11 +44,21 @@ class ConfigError(ValueError):
 
 
 def load_schema(path=None) -> dict:
+    """The config schema, with each registered sorter's parameter schema embedded under
+    ``sort.params.<sorter>`` (from the sorter registry, the one source of sorter parameters)."""
     path = Path(path) if path is not None else DEFAULT_SCHEMA
     if not path.exists():
         raise ConfigError(f"config schema {path} not found; is the repository complete?")
     with open(path) as f:
-        return yaml.safe_load(f)
+        schema = yaml.safe_load(f)
+    sort = schema.get("properties", {}).get("sort")
+    if sort is not None:
+        from ..sorting import SORTERS, params_json_schema
+
+        names = sorted(SORTERS)
+        sort["properties"]["params"]["properties"] = {name: params_json_schema(name) for name in names}
+        sort["properties"]["sorters"]["items"] = {"type": "string", "enum": names}
+    return schema
 
 
 def _key(path) -> str:

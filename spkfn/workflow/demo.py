@@ -59,6 +59,6 @@ def demo_session(*, upto: str = "preprocess", seed: int = 0) -> dict:
         from .config import validate_config
 
         steps = validate_config({})["preprocess"]["steps"]
-        pre, _ = apply_pipeline(open_source("zarr", paths["recording"]), steps)
+        pre = apply_pipeline(open_source("zarr", paths["recording"]), steps)
         write_zarr(pre, paths["preprocessed"], progress=False)
     return {k: str(v) for k, v in paths.items()}

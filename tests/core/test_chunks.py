@@ -41,3 +41,29 @@ def test_resolve_n_jobs():
     assert resolve_n_jobs(3) == 3
     with pytest.raises(ValueError, match="n_jobs"):
         resolve_n_jobs(0)
+
+
+def test_as_dask_and_read_binary_do_not_copy_the_whole_array(tmp_path):
+    # dask >= 2026 copies array-likes in from_array; a memmap (a recording file) would be loaded
+    # into memory when opened, and an in-memory recording duplicated.
+    import tracemalloc
+
+    from spkfn.io import read_binary
+
+    x = np.zeros((200_000, 8), dtype="float32")  # 6.4 MB
+    rec = from_array(x, sampling_frequency=1000.0)
+    tracemalloc.start()
+    d = as_dask(rec, chunk_size=10_000)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < x.nbytes / 10
+    assert float(d[5:15].sum().compute()) == 0.0
+
+    path = tmp_path / "rec.bin"
+    x.tofile(path)
+    tracemalloc.start()
+    r = read_binary(path, num_channels=8, dtype="float32", sampling_frequency=1000.0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < x.nbytes / 10
+    assert r.shape == x.shape and float(r[:100].sum()) == 0.0

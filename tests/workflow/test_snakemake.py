@@ -68,7 +68,7 @@ def test_pipeline_outputs_and_provenance(run):
     assert pre.shape == raw.shape and pre.dtype == np.float32
     assert [s["step"] for s in pre.attrs["preprocessing"]] == ["bandpass_filter", "common_reference"]
     used = json.loads((res / "preprocess" / "provenance.json").read_text())["params_used"]["steps"]
-    assert used[0]["bandpass_filter"]["order"] == 5  # defaults filled in
+    assert used[0]["step"] == "bandpass_filter" and used[0]["params"]["order"] == 5  # defaults filled in
     # Median reference: every sample's median across channels is ~0.
     x = pre.values[1000:2000]
     assert np.abs(np.median(x, axis=1)).max() < 1e-3
