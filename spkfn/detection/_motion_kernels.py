@@ -502,8 +502,10 @@ def _lin_index(centres: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
 class ChannelInterpolator:
     """Interpolation weights from fixed contacts to moving target points, per group.
 
-    The contact-to-contact kriging system is factorised once; each call then costs one
-    ``K(targets, contacts)`` evaluation and a triangular solve.
+    The contacts' kriging matrix is inverted once (at construction); each call then evaluates
+    ``K(targets, contacts)`` (numpy, elementwise) and multiplies its non-negligible entries with
+    the inverse in a numba loop, so the weights never depend on BLAS threading (calls from several
+    threads give identical results).
 
     - ``"kriging"``: ``W = K(target, source) (K(source, source) + 1e-6 I)^-1`` (simple kriging,
       i.e. the Gaussian-process posterior mean), with ``K = exp(-d² / 2σ²)`` (``kernel="gaussian"``)
@@ -520,14 +522,15 @@ class ChannelInterpolator:
         self.source = np.asarray(source, np.float64)
         self.source_group = np.asarray(source_group)
         self.method, self.sigma, self.kernel, self.cut = method, float(sigma_um), kernel, float(cut)
-        self.factors = {}
+        self.inverse = {}
         if method == "kriging":
             for g in np.unique(self.source_group):
                 idx = np.flatnonzero(self.source_group == g)
                 d = np.sqrt(((self.source[idx, None, :] - self.source[None, idx, :]) ** 2).sum(-1))
                 kss = self._k(d)
                 kss[np.diag_indices(idx.size)] += 1e-6
-                self.factors[g] = (idx, linalg.cho_factor(kss, lower=True, check_finite=False))
+                fac = linalg.cho_factor(kss, lower=True, check_finite=False)
+                self.inverse[g] = np.ascontiguousarray(linalg.cho_solve(fac, np.eye(idx.size), check_finite=False))
 
     def _k(self, d):
         if self.kernel == "gaussian":
@@ -561,13 +564,27 @@ class ChannelInterpolator:
                 np.put_along_axis(sub, idx, inv, 1)
                 W[np.ix_(rows, cols)] = sub
             else:
-                _, fac = self.factors[g]
-                sub = linalg.cho_solve(fac, self._k(d).T, check_finite=False).T
+                kts = self._k(d)
+                kts[kts < 1e-12] = 0.0  # exp underflow region: no contribution
+                sub = _sparse_left_matmul(kts, self.inverse[g])
                 sub[np.abs(sub) < self.cut] = 0.0
                 ssum = sub.sum(1, keepdims=True)
                 sub = np.divide(sub, ssum, out=np.zeros_like(sub), where=np.abs(ssum) > 1e-12)
                 W[np.ix_(rows, cols)] = sub
         return W
+
+
+@njit(nogil=True, cache=True)
+def _sparse_left_matmul(a, b):  # pragma: no cover - numba
+    """``a @ b`` skipping the zeros of ``a`` (fixed summation order: deterministic)."""
+    out = np.zeros((a.shape[0], b.shape[1]))
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            v = a[i, j]
+            if v != 0.0:
+                for k in range(b.shape[1]):
+                    out[i, k] += v * b[j, k]
+    return out
 
 
 def kriging_weights(source: np.ndarray, target: np.ndarray, *, source_group: np.ndarray,

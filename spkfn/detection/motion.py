@@ -1024,7 +1024,7 @@ def correct_motion(
     >>> out.values[0].tolist()      # the signal seen on channel 3 belongs 20 µm lower: channel 2
     [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     """
-    from threadpoolctl import ThreadpoolController
+    from threadpoolctl import threadpool_limits
 
     from ..preprocessing._base import lazy_transform
 
@@ -1085,8 +1085,8 @@ def correct_motion(
     tgt_ref = loc[keep]
     tgt_groups = groups[keep]
     step = max(1, int(round(time_step_s * fs)))
-    interp = K.ChannelInterpolator(src_loc, groups, method=interpolation, sigma_um=sigma_um, kernel=kernel)
-    blas = ThreadpoolController()  # small solves: single-threaded BLAS (see estimate_motion)
+    with threadpool_limits(limits=1, user_api="blas"):  # one factorisation, here, deterministic
+        interp = K.ChannelInterpolator(src_loc, groups, method=interpolation, sigma_um=sigma_um, kernel=kernel)
 
     def _kernel(traces, *, start):
         xt = np.ascontiguousarray(np.asarray(traces, dtype=np.float32).T)
@@ -1100,8 +1100,7 @@ def correct_motion(
             tc = t0 + centre / fs
             d = _displacement_at(parts, tb, zb, tc, tgt_ref[:, 1], tgt_groups)
             tgt = np.column_stack([tgt_ref[:, 0], tgt_ref[:, 1] + d])
-            with blas.limit(limits=1, user_api="blas"):
-                W = interp.weights(tgt, tgt_groups)
+            W = interp.weights(tgt, tgt_groups)  # no BLAS: safe and identical on any thread
             if border_mode == "zeros":
                 outside = (tgt[:, 1] < ch_lo[keep] - tol) | (tgt[:, 1] > ch_hi[keep] + tol)
                 W[outside] = 0.0
