@@ -397,7 +397,10 @@ def test_correct_motion_zero_motion_is_identity_and_chunking_invariant():
     a = correct_motion(rec, moving, chunk_size=1000).values
     b = correct_motion(rec, moving, chunk_size=777).values
     np.testing.assert_array_equal(a, b)
-    out = correct_motion(rec, moving)
+    out = correct_motion(rec, moving, chunk_size=500)
+    np.testing.assert_array_equal(out.data.compute(scheduler="synchronous"),
+                                  out.data.compute(scheduler="threads", num_workers=3))
+    np.testing.assert_array_equal(out.values, a)
     assert out.attrs["preprocessing"][-1]["step"] == "correct_motion"
     assert out.dtype == np.float32 and out.sizes == rec.sizes
 
