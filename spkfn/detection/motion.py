@@ -58,7 +58,7 @@ _BORDER_MODES = ("extrapolate", "zeros", "remove_channels")
 #: Detection and localisation used when :func:`estimate_motion` is given a recording.
 DEFAULT_DETECT_KWARGS = {"method": "locally_exclusive", "peak_sign": "neg", "detect_threshold": 8.0,
                          "exclude_sweep_ms": 0.4, "radius_um": 80.0}
-DEFAULT_LOCALIZE_KWARGS = {"method": "grid_convolution"}
+DEFAULT_LOCALIZE_KWARGS = {"method": "monopolar_triangulation"}
 
 
 # ============================================================================================ estimate
