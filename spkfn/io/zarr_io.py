@@ -23,8 +23,8 @@ def kind_of(obj) -> str:
             return "recording"
         if obj.dims == ("unit", "sample", "channel"):
             return "templates"
-        if obj.dims == ("time_bin", "depth_bin"):
-            return "motion"
+        if obj.dims in (("time_bin", "depth_bin"), ("group", "time_bin", "depth_bin")):
+            return "motion"  # one motion, or one per group (shank / probe)
         return "dataarray"
     if isinstance(obj, xr.Dataset):
         if "sample_index" in obj and "unit_index" in obj:
