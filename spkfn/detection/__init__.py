@@ -11,7 +11,16 @@ from .peaks import DETECTION_METHODS, detect_peaks, estimate_prototype
 from .selection import SELECTION_METHODS, select_peaks
 from .snippets import extract_snippets
 
-# --- motion (estimation / correction): exports are added below by motion*.py ---
+from .motion import (
+    INTERPOLATION_METHODS,
+    MOTION_METHODS,
+    check_motion,
+    clean_motion,
+    correct_motion,
+    correct_peak_locations,
+    estimate_motion,
+    interpolate_motion,
+)
 
 __all__ = [
     "PEAK_DTYPE",
@@ -20,4 +29,6 @@ __all__ = [
     "select_peaks", "SELECTION_METHODS",
     "extract_snippets", "neighbour_table",
     "localize_peaks", "LOCALIZATION_METHODS", "LOCATION_DTYPES",
+    "estimate_motion", "clean_motion", "correct_motion", "correct_peak_locations", "interpolate_motion",
+    "check_motion", "MOTION_METHODS", "INTERPOLATION_METHODS",
 ]

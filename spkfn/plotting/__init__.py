@@ -21,6 +21,13 @@ from .detection import (
     prepare_noise_levels,
     prepare_peak_locations,
 )
+from .motion import (
+    plot_motion,
+    plot_motion_drift_map,
+    plot_motion_summary,
+    prepare_motion,
+    prepare_motion_drift_map,
+)
 from .recording import (
     plot_probe,
     plot_raster,
@@ -38,4 +45,5 @@ __all__ = [
     "plot_performance", "performance_vs_snr_data", "plot_performance_vs_snr", "collision_recall_curves",
     "plot_collision_recall", "unit_category_counts", "plot_unit_categories",
     "prepare_drift_map", "plot_drift_map", "prepare_peak_locations", "plot_peak_locations", "prepare_noise_levels", "plot_noise_levels",
+    "prepare_motion_drift_map", "plot_motion_drift_map", "prepare_motion", "plot_motion", "plot_motion_summary",
 ]
