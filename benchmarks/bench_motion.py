@@ -448,7 +448,15 @@ def main():
     ap.add_argument("--si-presets", default=",".join(SI_PRESETS), help="SpikeInterface presets of --pipeline")
     ap.add_argument("--spkfn-localizations", default="grid_convolution,monopolar_triangulation",
                     help="localisation methods of the spkfn rows of --pipeline")
+    ap.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     args = ap.parse_args()
+
+    def write_json(rows):
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"params": {k: str(v) for k, v in vars(args).items()}, "rows": rows},
+                                            indent=1, default=float))
+
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
@@ -460,10 +468,13 @@ def main():
         for r in rows:
             print(f"| {r['pipeline']} | {r.get('seconds', float('nan')):.1f} | {r.get('rms_um', float('nan')):.2f} |"
                   + (f" {r['error']}" if "error" in r else ""))
+        write_json(rows)
         return
     if args.correction:
-        for row in bench_correction(min(args.duration_s, 20.0), args.blas_threads):
+        rows = list(bench_correction(min(args.duration_s, 20.0), args.blas_threads))
+        for row in rows:
             print(json.dumps(row))
+        write_json(rows)
         return
     cache = Path(args.cache)
     names = list(ESTIMATORS)
@@ -506,6 +517,7 @@ def main():
         else:
             print(f"| {r['case']} | {r['estimator']} | {r['seconds']:.2f} | {r['rms_um']:.2f} | {r['rms_own_bins_um']:.2f} |")
     (cache / f"results-{args.peaks}-{int(args.duration_s)}s.json").write_text(json.dumps(rows, indent=1))
+    write_json(rows)
 
 
 if __name__ == "__main__":
