@@ -12,6 +12,19 @@ import xarray as xr
 
 from ..io.recording import channel_locations, has_geometry
 
+
+def auto_marker_size(n_points: int) -> float:
+    """Scatter marker area (pt²) that keeps dense maps readable and sparse ones visible.
+
+    1 pt² from 20 000 points up, growing as 1/n below (a few hundred peaks get ~12 pt²).
+
+    Examples
+    --------
+    >>> auto_marker_size(200_000), auto_marker_size(100)
+    (1.0, 12.0)
+    """
+    return float(np.clip(20_000 / max(int(n_points), 1), 1.0, 12.0))
+
 __all__ = [
     "prepare_drift_map",
     "plot_drift_map",
@@ -69,7 +82,7 @@ def prepare_drift_map(peaks, recording: xr.DataArray, *, peak_locations=None, ma
 
 
 def plot_drift_map(peaks, recording: xr.DataArray, *, peak_locations=None, max_points: int | None = 200_000,
-                   seed: int = 0, ax=None, cmap: str = "viridis", markersize: float = 1.0, alpha: float = 0.5,
+                   seed: int = 0, ax=None, cmap: str = "viridis", markersize: float | None = None, alpha: float = 0.5,
                    colorbar: bool = True):
     """Drift map: each peak at (time, depth), coloured by its amplitude.
 
@@ -93,7 +106,8 @@ def plot_drift_map(peaks, recording: xr.DataArray, *, peak_locations=None, max_p
     """
     d = prepare_drift_map(peaks, recording, peak_locations=peak_locations, max_points=max_points, seed=seed)
     ax = _axes(ax, figsize=(10, 5))
-    sc = ax.scatter(d["time_s"], d["depth_um"], c=d["amplitude_uV"], s=markersize, cmap=cmap, alpha=alpha,
+    s = auto_marker_size(d["time_s"].size) if markersize is None else markersize
+    sc = ax.scatter(d["time_s"], d["depth_um"], c=d["amplitude_uV"], s=s, cmap=cmap, alpha=alpha,
                     vmin=0, vmax=d["vmax_uV"], linewidths=0, rasterized=True)
     if colorbar:
         ax.figure.colorbar(sc, ax=ax, label="|amplitude| (µV)")
@@ -124,7 +138,7 @@ def prepare_peak_locations(recording: xr.DataArray, peak_locations, *, peaks=Non
 
 
 def plot_peak_locations(recording: xr.DataArray, peak_locations, *, peaks=None, max_points: int | None = 100_000,
-                        seed: int = 0, ax=None, cmap: str = "viridis", markersize: float = 1.0, alpha: float = 0.3):
+                        seed: int = 0, ax=None, cmap: str = "viridis", markersize: float | None = None, alpha: float = 0.3):
     """Peak locations scattered over the probe's contacts (grey squares), coloured by amplitude
     when ``peaks`` are given.
 
@@ -145,7 +159,8 @@ def plot_peak_locations(recording: xr.DataArray, peak_locations, *, peaks=None, 
     kw = {"color": "C3"} if d["amplitude_uV"] is None else {
         "c": d["amplitude_uV"], "cmap": cmap, "vmin": 0,
         "vmax": float(np.percentile(d["amplitude_uV"], 99)) if d["amplitude_uV"].size else 1.0}
-    sc = ax.scatter(d["x_um"], d["y_um"], s=markersize, alpha=alpha, linewidths=0, zorder=2, rasterized=True, **kw)
+    s = auto_marker_size(d["x_um"].size) if markersize is None else markersize
+    sc = ax.scatter(d["x_um"], d["y_um"], s=s, alpha=alpha, linewidths=0, zorder=2, rasterized=True, **kw)
     if d["amplitude_uV"] is not None:
         ax.figure.colorbar(sc, ax=ax, label="|amplitude| (µV)")
     ax.set_xlabel("x (µm)")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .detection import auto_marker_size
+
 __all__ = [
     "prepare_motion_drift_map",
     "plot_motion_drift_map",
@@ -141,7 +143,7 @@ def plot_motion_drift_map(peaks, peak_locations, *, motion: xr.DataArray | None 
     if amp.size:
         lo, hi = np.percentile(amp, [5, 95]) if amp.size > 1 else (0.0, float(amp[0]) or 1.0)
         c = np.clip((amp - lo) / max(hi - lo, 1e-12), 0, 1) * 0.8 + 0.2
-        ax.scatter(d["time_s"], d["depth_um"], c=c, s=1, cmap=cmap, vmin=0, vmax=1, linewidths=0, rasterized=True)
+        ax.scatter(d["time_s"], d["depth_um"], c=c, s=auto_marker_size(amp.size), cmap=cmap, vmin=0, vmax=1, linewidths=0, rasterized=True)
     for t, y in d["motion_lines"]:
         ax.plot(t, y, color=line_color, lw=1.0)
     ax.set_xlabel("time (s)")
