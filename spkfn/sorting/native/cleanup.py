@@ -1,0 +1,297 @@
+"""Clean-up after template matching: duplicate spikes, merges, redundant and noise units; unit properties."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["remove_duplicate_spikes", "coincidence_counts", "template_similarity", "refractory_violations",
+           "clean_units", "unit_properties"]
+
+
+@njit(nogil=True, cache=True)
+def _dup_mask(samples, units, n_units, window):
+    keep = np.ones(samples.size, dtype=np.bool_)
+    last = np.full(n_units, -(1 << 60), dtype=np.int64)
+    for i in range(samples.size):
+        u = units[i]
+        if samples[i] - last[u] <= window:
+            keep[i] = False
+        else:
+            last[u] = samples[i]
+    return keep
+
+
+def remove_duplicate_spikes(samples: np.ndarray, units: np.ndarray, *, window_samples: int) -> np.ndarray:
+    """Mask of spikes to keep: a spike of a unit within ``window_samples`` after a kept spike of the
+    same unit is a duplicate. ``samples`` sorted.
+
+    >>> import numpy as np
+    >>> remove_duplicate_spikes(np.array([10, 12, 12, 40]), np.array([0, 0, 1, 0]), window_samples=5).tolist()
+    [True, False, True, True]
+    """
+    units = np.asarray(units, dtype=np.int64)
+    n_units = int(units.max()) + 1 if units.size else 0
+    return _dup_mask(np.asarray(samples, dtype=np.int64), units, n_units, int(window_samples))
+
+
+@njit(nogil=True, cache=True)
+def _coincidences(samples, units, n_units, window):
+    out = np.zeros((n_units, n_units), dtype=np.int64)
+    n = samples.size
+    for i in range(n):
+        j = i + 1
+        while j < n and samples[j] - samples[i] <= window:
+            if units[j] != units[i]:
+                out[units[i], units[j]] += 1
+                out[units[j], units[i]] += 1
+            j += 1
+    return out
+
+
+def coincidence_counts(samples: np.ndarray, units: np.ndarray, n_units: int, *, window_samples: int) -> np.ndarray:
+    """``(n_units, n_units)`` counts of spike pairs of two different units within ``window_samples``.
+
+    >>> import numpy as np
+    >>> coincidence_counts(np.array([10, 11, 50]), np.array([0, 1, 1]), 2, window_samples=2).tolist()
+    [[0, 1], [1, 0]]
+    """
+    return _coincidences(np.asarray(samples, np.int64), np.asarray(units, np.int64), int(n_units), int(window_samples))
+
+
+def template_similarity(tpl: np.ndarray, tchans: np.ndarray, n_channels: int, *, max_lag: int = 2) -> np.ndarray:
+    """Cosine similarity of every pair of sparse templates (on all channels, best lag within ``max_lag``).
+
+    >>> import numpy as np
+    >>> t = np.zeros((2, 10, 1), "float32"); t[0, 4, 0] = t[1, 5, 0] = -1
+    >>> template_similarity(t, np.array([[0], [0]]), 1, max_lag=1).round(3).tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+    from .templates import dense_from_sparse
+
+    n_units, n_t, _ = tpl.shape
+    dense = dense_from_sparse(tpl, tchans, n_channels).astype(np.float64)
+    norms = np.sqrt((dense ** 2).sum(axis=(1, 2)))
+    norms = np.maximum(norms, 1e-12)
+    best = np.full((n_units, n_units), -np.inf)
+    for lag in range(-max_lag, max_lag + 1):
+        if lag >= 0:
+            a = dense[:, lag:, :].reshape(n_units, -1)
+            b = dense[:, :n_t - lag, :].reshape(n_units, -1)
+        else:
+            a = dense[:, :n_t + lag, :].reshape(n_units, -1)
+            b = dense[:, -lag:, :].reshape(n_units, -1)
+        sim = (a @ b.T) / (norms[:, None] * norms[None, :])
+        best = np.maximum(best, sim)
+    return best
+
+
+def refractory_violations(train: np.ndarray, *, refractory_samples: int) -> float:
+    """Fraction of inter-spike intervals shorter than ``refractory_samples`` (train sorted).
+
+    >>> import numpy as np
+    >>> refractory_violations(np.array([0, 10, 100, 103]), refractory_samples=5)
+    0.3333333333333333
+    """
+    if train.size < 2:
+        return 0.0
+    return float(np.mean(np.diff(train) < refractory_samples))
+
+
+def clean_units(spikes: np.ndarray, tpl: np.ndarray, tchans: np.ndarray, *, noise: np.ndarray, fs: float,
+                params: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Remove duplicate spikes, merge split units, drop redundant and noise units; renumber units."""
+    info: dict = {}
+    n_units = tpl.shape[0]
+    n_ch = noise.size
+    if spikes.size == 0:
+        return spikes, tpl[:0], tchans[:0], {"num_units": 0}
+    # 1. duplicate spikes
+    keep = remove_duplicate_spikes(spikes["sample_index"], spikes["unit_index"],
+                                   window_samples=int(round(params["duplicate_ms"] * fs / 1000.0)))
+    info["duplicate_spikes_removed"] = int((~keep).sum())
+    spikes = spikes[keep]
+    counts = np.bincount(spikes["unit_index"], minlength=n_units)
+    # 2. merges: similar templates, and the merged train keeps a refractory period
+    sim = template_similarity(tpl, tchans, n_ch)
+    refr = int(round(params["refractory_ms"] * fs / 1000.0))
+    label = np.arange(n_units)
+    pairs = [(sim[a, b], a, b) for a in range(n_units) for b in range(a + 1, n_units)
+             if sim[a, b] >= params["merge_similarity"]]
+    pairs.sort(reverse=True)
+    merges = 0
+    trains = {u: np.sort(spikes["sample_index"][spikes["unit_index"] == u]) for u in range(n_units)}
+    for _, a, b in pairs:
+        ra, rb = label[a], label[b]
+        if ra == rb:
+            continue
+        ta = np.concatenate([trains[u] for u in np.flatnonzero(label == ra)])
+        tb = np.concatenate([trains[u] for u in np.flatnonzero(label == rb)])
+        if ta.size == 0 or tb.size == 0:
+            continue
+        both = np.sort(np.concatenate([ta, tb]))
+        v_both = refractory_violations(both, refractory_samples=refr)
+        v_sep = max(refractory_violations(np.sort(ta), refractory_samples=refr),
+                    refractory_violations(np.sort(tb), refractory_samples=refr))
+        if v_both <= max(params["max_refractory_violations"], 2 * v_sep):
+            label[label == rb] = ra
+            merges += 1
+    info["units_merged"] = merges
+    if merges:
+        new_units = label[spikes["unit_index"]]
+        spikes = spikes.copy()
+        spikes["unit_index"] = new_units
+        # the kept template of a merged group: that of its unit with most spikes
+        for r in np.unique(label):
+            group = np.flatnonzero(label == r)
+            if group.size > 1:
+                best = group[np.argmax(counts[group])]
+                tpl[r] = tpl[best]
+                tchans[r] = tchans[best]
+        order = np.lexsort((spikes["unit_index"], spikes["sample_index"]))
+        spikes = spikes[order]
+        keep = remove_duplicate_spikes(spikes["sample_index"], spikes["unit_index"],
+                                       window_samples=int(round(params["duplicate_ms"] * fs / 1000.0)))
+        spikes = spikes[keep]
+    alive = np.zeros(n_units, bool)
+    alive[np.unique(spikes["unit_index"])] = True
+    counts = np.bincount(spikes["unit_index"], minlength=n_units)
+    # 3. redundant units: most of a unit's spikes coincide with another unit's
+    co = coincidence_counts(spikes["sample_index"], spikes["unit_index"], n_units,
+                            window_samples=int(round(params["redundant_ms"] * fs / 1000.0)))
+    amp = _template_snr(tpl, tchans, noise)
+    redundant = 0
+    for a in np.argsort(counts):
+        if not alive[a] or counts[a] == 0:
+            continue
+        for b in np.flatnonzero(alive):
+            if b != a and co[a, b] > params["redundant_fraction"] * counts[a] and amp[a] <= amp[b] * 1.0 + 1e9:
+                alive[a] = False
+                redundant += 1
+                break
+    info["redundant_units_removed"] = redundant
+    # 4. noise units: too few spikes or too small
+    few = alive & (counts < params["min_spikes"])
+    small = alive & (amp < params["min_snr"])
+    alive &= ~(few | small)
+    info["small_units_removed"] = int(small.sum())
+    info["few_spike_units_removed"] = int(few.sum())
+    kept = np.flatnonzero(alive)
+    remap = np.full(n_units, -1, np.int64)
+    remap[kept] = np.arange(kept.size)
+    spikes = spikes[alive[spikes["unit_index"]]].copy()
+    spikes["unit_index"] = remap[spikes["unit_index"]]
+    info["num_units"] = int(kept.size)
+    return spikes, tpl[kept], tchans[kept], info
+
+
+def _template_snr(tpl: np.ndarray, tchans: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    amp = np.abs(tpl).max(axis=1)  # (units, k)
+    nz = np.where(tchans >= 0, noise[np.maximum(tchans, 0)], np.inf)
+    return (amp / nz).max(axis=1) if tpl.size else np.zeros(0)
+
+
+def unit_properties(spikes: np.ndarray, tpl: np.ndarray, tchans: np.ndarray, *, noise: np.ndarray,
+                    locations: np.ndarray, nbefore: int, fs: float, n_samples: int, channel_ids) -> dict:
+    """Per-unit properties: best channel, position (µm), amplitude (µV), SNR, number of spikes, rate."""
+    n_units = tpl.shape[0]
+    amp = -tpl[:, nbefore, :] if tpl.size else np.zeros((0, 1))
+    peak = np.abs(tpl).max(axis=1)
+    j = peak.argmax(axis=1)
+    best = tchans[np.arange(n_units), j]
+    trough = np.abs(tpl.min(axis=1))  # (units, k)
+    w = np.where(tchans >= 0, trough, 0.0) ** 2
+    ch = np.maximum(tchans, 0)
+    wsum = np.maximum(w.sum(1), 1e-12)
+    x = (w * locations[ch, 0]).sum(1) / wsum
+    y = (w * locations[ch, 1]).sum(1) / wsum
+    counts = np.bincount(spikes["unit_index"], minlength=n_units)
+    amplitude = trough[np.arange(n_units), j]
+    del amp
+    return {
+        "best_channel": best.astype(np.int64),
+        "best_channel_id": np.asarray(channel_ids)[best].astype(str),
+        "x_um": x, "y_um": y,
+        "amplitude_uV": amplitude.astype(np.float64),
+        "snr": (amplitude / noise[best]).astype(np.float64),
+        "num_spikes": counts.astype(np.int64),
+        "firing_rate_hz": counts / (n_samples / fs),
+    }
+
+
+@njit(nogil=True, cache=True)
+def _best_fit(r, t, chans, max_lag, norm2, amin, amax):
+    """Best lag and amplitude of template ``t`` in residual ``r`` (both ``(n_t, C)``), on ``chans``:
+    maximises ``<r, a t(lag)>`` reduction ``dot^2 / norm2`` with ``a`` in bounds."""
+    n_t = r.shape[0]
+    best = 0.0
+    best_lag = 0
+    best_a = 0.0
+    for lag in range(-max_lag, max_lag + 1):
+        dot = 0.0
+        for i in range(n_t):
+            k = i - lag
+            if k < 0 or k >= n_t:
+                continue
+            for c in chans:
+                dot += r[i, c] * t[k, c]
+        if dot <= 0:
+            continue
+        a = dot / norm2
+        if a < amin or a > amax:
+            continue
+        red = dot * dot / norm2
+        if red > best:
+            best = red
+            best_lag = lag
+            best_a = a
+    return best, best_lag, best_a
+
+
+def find_mixtures(dense: np.ndarray, *, order: np.ndarray, candidates: list, max_lag: int, amplitude_range=(0.5, 2.0),
+                  max_residual: float = 0.2, max_components: int = 2) -> np.ndarray:
+    """Templates explained by one or two other templates (duplicates and collision clusters).
+
+    Templates are visited in ``order`` (e.g. fewest spikes first); each is fitted greedily by up to
+    ``max_components`` of its ``candidates`` that are still kept (each at its best lag within
+    ``± max_lag`` and amplitude within ``amplitude_range``); when the residual energy falls below
+    ``max_residual`` of the template's, it is a mixture and is removed.
+
+    Returns a boolean mask of the templates kept.
+
+    >>> import numpy as np
+    >>> t = np.zeros((3, 30, 2), "float32"); t[0, 10, 0] = -5; t[1, 10, 1] = -4
+    >>> t[2] = t[0] + np.roll(t[1], 3, axis=0)
+    >>> find_mixtures(t, order=np.array([2, 0, 1]), candidates=[[1, 2], [0, 2], [0, 1]], max_lag=5).tolist()
+    [True, True, False]
+    """
+    n = dense.shape[0]
+    keep = np.ones(n, dtype=bool)
+    norms2 = (dense.astype(np.float64) ** 2).sum(axis=(1, 2))
+    support = np.abs(dense).max(axis=1) > 0
+    for k in order:
+        cands = [j for j in candidates[k] if keep[j] and j != k]
+        if not cands or norms2[k] == 0:
+            continue
+        r = dense[k].astype(np.float64)
+        for _ in range(max_components):
+            best = (0.0, -1, 0, 0.0)
+            for j in cands:
+                chans = np.flatnonzero(support[k] | support[j]).astype(np.int64)
+                red, lag, a = _best_fit(r, dense[j].astype(np.float64), chans, max_lag, norms2[j], amplitude_range[0],
+                                        amplitude_range[1])
+                if red > best[0]:
+                    best = (red, j, lag, a)
+            if best[1] < 0:
+                break
+            _, j, lag, a = best
+            shifted = np.zeros_like(r)
+            if lag >= 0:
+                shifted[lag:] = dense[j][:dense.shape[1] - lag]
+            else:
+                shifted[:lag] = dense[j][-lag:]
+            r = r - a * shifted
+            if (r ** 2).sum() < max_residual * norms2[k]:
+                keep[k] = False
+                break
+    return keep

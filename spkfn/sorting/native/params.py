@@ -1,0 +1,57 @@
+"""The native sorter's parameter table (one :class:`~spkfn.sorting.params.Param` per knob)."""
+
+from __future__ import annotations
+
+from ..params import Param
+
+__all__ = ["NATIVE_PARAMS"]
+
+NATIVE_PARAMS: tuple[Param, ...] = (
+    # preprocessing
+    Param("filter", str, "auto", "preprocessing", "Band-pass filter the traces: 'auto' unless attrs['pipeline'] says the recording is already filtered, 'always', or 'never'.", choices=("auto", "always", "never")),
+    Param("freq_min_hz", float, 300.0, "preprocessing", "Low cut-off of the band-pass filter.", min=0, min_exclusive=True, unit="Hz"),
+    Param("freq_max_hz", float, 6000.0, "preprocessing", "High cut-off of the band-pass filter.", min=0, min_exclusive=True, unit="Hz"),
+    Param("reference", str, "median", "preprocessing", "Common reference subtracted per group (shank) unless already applied: 'median', 'average' or 'none'.", choices=("median", "average", "none")),
+    Param("reference_when", str, "auto", "preprocessing", "'auto': skip the reference when attrs['pipeline'] already has one; 'always'.", choices=("auto", "always")),
+    Param("whiten", bool, False, "preprocessing", "Whiten the traces locally (ZCA over the channels within whiten_radius_um) before sorting."),
+    Param("whiten_radius_um", float, 100.0, "preprocessing", "Radius of the local whitening.", min=0, min_exclusive=True, unit="µm"),
+    Param("cache_preprocessed", bool, True, "preprocessing", "Write the preprocessed traces to the sorter's folder once (float32) instead of recomputing the filters at every pass."),
+    # detection
+    Param("detect_threshold", float, 5.0, "detection", "Peak detection threshold, in multiples of each channel's noise level (MAD).", min=0, min_exclusive=True),
+    Param("detect_radius_um", float, 100.0, "detection", "A peak must be the largest within this radius (locally exclusive detection).", min=0, unit="µm"),
+    Param("exclude_sweep_ms", float, 0.5, "detection", "A peak must be the extremum within ± this time.", min=0, max=10, unit="ms"),
+    # features
+    Param("max_peaks", int, 200000, "features", "Most peaks used for clustering (balanced across channels, seeded draw).", min=100),
+    Param("feature_ms_before", float, 0.5, "features", "Feature window before the peak.", min=0, unit="ms"),
+    Param("feature_ms_after", float, 1.0, "features", "Feature window after the peak.", min=0, min_exclusive=True, unit="ms"),
+    Param("feature_radius_um", float, 75.0, "features", "Channels within this radius of a peak's channel carry its features.", min=0, unit="µm"),
+    Param("n_svd_components", int, 5, "features", "Temporal SVD components per channel.", min=1, max=20),
+    # clustering
+    Param("clustering_method", str, "isosplit", "clustering", "Clustering of each part: 'hdbscan' (scikit-learn) or 'isosplit' (isosplit6 package).", choices=("hdbscan", "isosplit")),
+    Param("min_cluster_size", int, 20, "clustering", "Smallest cluster kept.", min=2),
+    Param("n_pca", int, 6, "clustering", "Principal components each part is clustered in.", min=1, max=50),
+    Param("max_split_depth", int, 4, "clustering", "Most levels of recursive splitting.", min=1, max=20),
+    Param("merge_radius_um", float, 50.0, "clustering", "Clusters whose peak channels are farther apart are not merged.", min=0, unit="µm"),
+    Param("dip_threshold", float, 2.0, "clustering", "Two clusters merge when the isocut dip score of their spikes projected on the axis between them is below this.", min=0, min_exclusive=True),
+    # templates
+    Param("template_ms_before", float, 1.0, "templates", "Template window before the spike.", min=0, unit="ms"),
+    Param("template_ms_after", float, 2.0, "templates", "Template window after the spike.", min=0, min_exclusive=True, unit="ms"),
+    Param("template_radius_um", float, 250.0, "templates", "Templates are estimated on the channels within this radius of the cluster's main channel.", min=0, unit="µm"),
+    Param("template_sparsity", float, 1.0, "templates", "Template channels whose peak |amplitude| is below this multiple of the channel's noise are dropped.", min=0),
+    Param("max_spikes_per_template", int, 300, "templates", "Spikes averaged per template (seeded draw).", min=1),
+    # matching
+    Param("matching_threshold", float, 4.0, "matching", "Residual peaks larger than this (× noise) are matched to templates.", min=0, min_exclusive=True),
+    Param("matching_radius_um", float, 50.0, "matching", "Residual peaks are locally exclusive within this radius; templates whose main channel is within it are tried.", min=0, unit="µm"),
+    Param("matching_z", float, 6.0, "matching", "A template fit is accepted when <r, w> / (|w| sigma) reaches this.", min=0, min_exclusive=True),
+    Param("amplitude_min", float, 0.5, "matching", "Smallest amplitude scale of a fitted template.", min=0, min_exclusive=True),
+    Param("amplitude_max", float, 2.0, "matching", "Largest amplitude scale of a fitted template.", min=0, min_exclusive=True),
+    # clean-up
+    Param("duplicate_ms", float, 0.4, "cleanup", "Spikes of one unit closer than this are duplicates (the later is removed).", min=0, unit="ms"),
+    Param("merge_similarity", float, 0.9, "cleanup", "Units whose templates have a cosine similarity above this are merged if the merged train keeps its refractory period.", min=0, max=1),
+    Param("refractory_ms", float, 1.5, "cleanup", "Refractory period used by the merge test.", min=0, unit="ms"),
+    Param("max_refractory_violations", float, 0.005, "cleanup", "Largest fraction of refractory violations a merged unit may have (or twice that of its parts).", min=0, max=1),
+    Param("redundant_ms", float, 0.4, "cleanup", "Spikes of two units closer than this coincide.", min=0, unit="ms"),
+    Param("redundant_fraction", float, 0.5, "cleanup", "A unit is redundant when more than this fraction of its spikes coincide with another unit's.", min=0, max=1),
+    Param("min_spikes", int, 20, "cleanup", "Units with fewer spikes are removed.", min=0),
+    Param("min_snr", float, 2.5, "cleanup", "Units whose template peak is below this multiple of the noise are removed.", min=0),
+)

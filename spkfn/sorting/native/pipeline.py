@@ -1,0 +1,251 @@
+"""The native sorter's pipeline: :func:`run` (registered as ``"spkfn"``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ...core.atomic import write_json_atomic
+from ...detection import detect_peaks, extract_snippets, neighbour_table, noise_levels, select_peaks
+from ...io.recording import channel_locations, num_samples, scale_to_uV
+from ...io.sorting import sorting_from_arrays
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["run", "PhaseLog"]
+
+
+class PhaseLog:
+    """Wall time of each phase, logged and written to ``folder/phases.json``."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+        self.phases: dict[str, float] = {}
+        self.info: dict[str, object] = {}
+
+    @contextmanager
+    def phase(self, name: str):
+        t0 = time.perf_counter()
+        logger.info("phase %s ...", name)
+        try:
+            yield
+        finally:
+            dt = time.perf_counter() - t0
+            self.phases[name] = round(self.phases.get(name, 0.0) + dt, 3)
+            logger.info("phase %s: %.2f s", name, dt)
+            self.write()
+
+    def write(self):
+        if self.folder is not None:
+            write_json_atomic({"phases_s": self.phases, "info": self.info}, self.folder / "phases.json")
+
+
+def _already(recording: xr.DataArray) -> tuple[bool, bool, bool]:
+    """(filtered, referenced, whitened) according to ``attrs["pipeline"]``."""
+    steps = recording.attrs.get("pipeline") or []
+    if isinstance(steps, str):
+        try:
+            steps = json.loads(steps)
+        except ValueError:
+            steps = []
+    names = []
+    for s in steps:
+        if isinstance(s, dict):
+            name = s.get("step")
+            p = s.get("params") or {}
+            if name == "filter" and p.get("btype") in ("bandpass", "highpass"):
+                name = "bandpass_filter"
+            names.append(name)
+    filtered = any(n in ("bandpass_filter", "highpass_filter") for n in names)
+    referenced = "common_reference" in names
+    whitened = "whiten" in names
+    return filtered, referenced, whitened
+
+
+def preprocess(recording: xr.DataArray, params: dict, *, seed: int, n_jobs: int, log: PhaseLog) -> tuple[xr.DataArray, list]:
+    """The lazy preprocessing chain the sorter applies (steps already in ``attrs["pipeline"]`` skipped)."""
+    from ...preprocessing import bandpass_filter, common_reference
+    from ...preprocessing.whiten import whiten
+
+    filtered, referenced, whitened = _already(recording)
+    applied = []
+    rec = recording
+    if params["filter"] == "always" or (params["filter"] == "auto" and not filtered):
+        rec = bandpass_filter(rec, freq_min_hz=params["freq_min_hz"], freq_max_hz=params["freq_max_hz"])
+        applied.append("bandpass_filter")
+    if params["reference"] != "none" and (params["reference_when"] == "always" or not referenced):
+        rec = common_reference(rec, operator=params["reference"])
+        applied.append("common_reference")
+    if params["whiten"] and not whitened:
+        rec, _ = whiten(rec, mode="local", radius_um=params["whiten_radius_um"], seed=seed, n_jobs=n_jobs)
+        applied.append("whiten")
+    if applied and np.any(rec.coords["gain_to_uV"].values != 1):
+        rec = scale_to_uV(rec)
+    log.info["preprocessing_applied"] = applied
+    return rec, applied
+
+
+def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_jobs: int = 1,
+        progress: bool = True) -> xr.Dataset:
+    """Sort ``recording`` with the native sorter (see ``docs/sorting.md``); called by ``run_sorter``."""
+    from ...io.binary import read_binary_folder, write_binary
+    from . import _peeler
+    from .cleanup import clean_units, unit_properties
+    from .clustering import merge_clusters, split_clusters
+    from .features import extract_features, temporal_basis
+    from .cleanup import find_mixtures
+    from .templates import align_templates, dense_from_sparse, select_per_cluster, sparse_templates
+
+    folder = Path(folder) if folder is not None else None
+    log = PhaseLog(folder)
+    fs = float(recording.attrs["sampling_frequency"])
+    n = num_samples(recording)
+    n_ch = recording.sizes["channel"]
+    loc = channel_locations(recording)
+    p = params
+    ms = lambda v: int(round(v * fs / 1000.0))  # noqa: E731
+
+    def empty(reason: str) -> xr.Dataset:
+        warnings.warn(f"spkfn sorter: {reason}; returning an empty sorting.", stacklevel=3)
+        log.info["empty_reason"] = reason
+        log.write()
+        out = sorting_from_arrays(np.zeros(0, np.int64), np.zeros(0, np.int64), sampling_frequency=fs,
+                                  num_samples=n)
+        return out.assign_attrs(phases_s=json.dumps(log.phases))
+
+    # 1. preprocessing (+ cache)
+    with log.phase("preprocessing"):
+        rec, applied = preprocess(recording, p, seed=seed, n_jobs=n_jobs, log=log)
+        if applied and p["cache_preprocessed"] and folder is not None:
+            path = write_binary(rec, folder / "preprocessed.bin", dtype="float32", n_jobs=n_jobs, progress=progress)
+            rec = read_binary_folder(path)
+    # 2. noise
+    with log.phase("noise"):
+        noise = noise_levels(rec, seed=seed, n_jobs=n_jobs).astype(np.float64)
+        noise = np.where(noise > 0, noise, np.median(noise[noise > 0]) if np.any(noise > 0) else 1.0)
+    # 3. detection
+    with log.phase("detection"):
+        peaks = detect_peaks(rec, method="locally_exclusive", peak_sign="neg", detect_threshold=p["detect_threshold"],
+                             exclude_sweep_ms=p["exclude_sweep_ms"], radius_um=p["detect_radius_um"],
+                             noise_levels=noise, seed=seed, n_jobs=n_jobs, progress=progress)
+        log.info["num_peaks"] = int(peaks.size)
+    if peaks.size < p["min_cluster_size"]:
+        return empty(f"only {peaks.size} peaks were detected (threshold {p['detect_threshold']:g} × noise)")
+    # 4. motion (when the recording drifts): spkfn.detection.motion, when available
+    # TODO(motion): estimate / correct when spkfn.detection.motion lands.
+
+    # 5. features
+    with log.phase("features"):
+        sel = select_peaks(peaks, method="by_channel", n_peaks=min(peaks.size, p["max_peaks"]), seed=seed)
+        nb_f, na_f = ms(p["feature_ms_before"]), ms(p["feature_ms_after"])
+        wf_sub = select_peaks(sel, method="uniform", n_peaks=min(sel.size, 5000), seed=seed + 1)
+        wf = extract_snippets(rec, wf_sub, ms_before=p["feature_ms_before"], ms_after=p["feature_ms_after"],
+                              radius_um=0.0, n_jobs=n_jobs, progress=False)[:, :, 0]
+        basis = temporal_basis(wf, n_components=p["n_svd_components"])
+        neigh = neighbour_table(rec, radius_um=p["feature_radius_um"])
+        shape = (sel.size, neigh.shape[1], basis.shape[1])
+        if folder is not None:
+            feats = np.lib.format.open_memmap(folder / "features.npy", mode="w+", dtype=np.float32, shape=shape)
+        else:
+            feats = np.zeros(shape, np.float32)
+        extract_features(rec, sel, neighbours=neigh, basis=basis, nbefore=nb_f, out=feats.view(np.ndarray),
+                         n_jobs=n_jobs, progress=progress)
+    # 6. clustering
+    with log.phase("clustering"):
+        labels = np.full(sel.size, -1, dtype=np.int64)
+        ch = sel["channel_index"]
+        next_label = 0
+        for c in range(n_ch):
+            idx = np.flatnonzero(ch == c)
+            if idx.size < p["min_cluster_size"]:
+                continue
+            x = np.asarray(feats[idx]).reshape(idx.size, -1)
+            lab = split_clusters(x, method=p["clustering_method"], min_cluster_size=p["min_cluster_size"],
+                                 n_pca=p["n_pca"], max_depth=p["max_split_depth"])
+            ok = lab >= 0
+            labels[idx[ok]] = lab[ok] + next_label
+            next_label += int(lab.max()) + 1 if ok.any() else 0
+        log.info["num_clusters_split"] = int(next_label)
+        labels = merge_clusters(np.asarray(feats), labels, ch, neigh, loc, max_distance_um=p["merge_radius_um"],
+                                dip_threshold=p["dip_threshold"], seed=seed)
+        n_clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
+        log.info["num_clusters"] = n_clusters
+    if n_clusters == 0:
+        return empty("clustering found no cluster")
+    # 7. templates
+    with log.phase("templates"):
+        nb_t, na_t = ms(p["template_ms_before"]), ms(p["template_ms_after"])
+        extra = ms(0.5)
+        pick = select_per_cluster(labels, max_per_cluster=p["max_spikes_per_template"], seed=seed)
+        # Channels of each cluster: within template_radius_um of its most common peak channel.
+        home = np.array([np.bincount(ch[labels == k], minlength=n_ch).argmax() for k in range(n_clusters)])
+        tneigh = neighbour_table(rec, radius_um=p["template_radius_um"])
+        tchans = tneigh[home]
+        tpl, counts = sparse_templates(rec, sel["sample_index"][pick], labels[pick], tchans, nbefore=nb_t + extra,
+                                       nafter=na_t + extra, n_jobs=n_jobs, progress=progress)
+        tpl, _ = align_templates(tpl, nbefore=nb_t, extra=extra)
+        keep = counts >= max(1, p["min_cluster_size"] // 2)
+        tpl, tchans, counts = tpl[keep], tchans[keep], counts[keep]
+        tpl, tchans = _sparsify(tpl, tchans, noise, p["template_sparsity"])
+        # Duplicates and collision clusters: templates explained by one or two others.
+        dense = dense_from_sparse(tpl, tchans, n_ch)
+        best_ch = tchans[np.arange(tpl.shape[0]), np.abs(tpl).max(axis=1).argmax(axis=1)]
+        dist = np.sqrt(((loc[best_ch][:, None] - loc[best_ch][None]) ** 2).sum(-1))
+        cands = [np.flatnonzero(dist[k] <= 2 * p["template_radius_um"]).tolist() for k in range(tpl.shape[0])]
+        keep = find_mixtures(dense, order=np.argsort(counts, kind="stable"), candidates=cands, max_lag=ms(1.0),
+                             amplitude_range=(p["amplitude_min"], p["amplitude_max"]))
+        log.info["mixtures_removed"] = int((~keep).sum())
+        if folder is not None:
+            np.savez(folder / "templates_debug.npz", dense=dense, counts=counts, keep=keep)
+        tpl, tchans = tpl[keep], tchans[keep]
+        del dense
+        log.info["num_templates"] = int(tpl.shape[0])
+    if tpl.shape[0] == 0:
+        return empty("no cluster had enough spikes for a template")
+    # 8. matching
+    with log.phase("matching"):
+        spikes = _peeler.match(rec, tpl, tchans, nbefore=nb_t, noise_levels=noise,
+                               neighbours=neighbour_table(rec, radius_um=p["matching_radius_um"]),
+                               detect_threshold=p["matching_threshold"], z_threshold=p["matching_z"],
+                               amplitude_range=(p["amplitude_min"], p["amplitude_max"]), n_jobs=n_jobs,
+                               channel_locations=loc, candidate_radius_um=p["matching_radius_um"],
+                               progress=progress)
+        log.info["num_spikes_matched"] = int(spikes.size)
+    # 9. clean-up
+    with log.phase("cleanup"):
+        spikes, tpl, tchans, info = clean_units(spikes, tpl, tchans, noise=noise, fs=fs, params=p)
+        log.info.update(info)
+    if spikes.size == 0:
+        return empty("no spikes were left after matching and clean-up")
+    with log.phase("properties"):
+        props = unit_properties(spikes, tpl, tchans, noise=noise, locations=loc, nbefore=nb_t, fs=fs, n_samples=n,
+                                channel_ids=rec.coords["channel"].values)
+        sorting = sorting_from_arrays(spikes["sample_index"], spikes["unit_index"], sampling_frequency=fs,
+                                      unit_ids=np.arange(tpl.shape[0]), num_samples=n)
+        sorting = sorting.assign(amplitude=("spike", spikes["amplitude"].astype(np.float32)),
+                                 **{k: ("unit", v) for k, v in props.items()})
+    log.write()
+    return sorting.assign_attrs(phases_s=json.dumps(log.phases), sorter_info=json.dumps(log.info, default=str))
+
+
+def _sparsify(tpl: np.ndarray, tchans: np.ndarray, noise: np.ndarray, snr: float):
+    """Drop template channels whose peak |amplitude| is below ``snr`` times the channel's noise
+    (the channel with the largest amplitude is always kept)."""
+    amp = np.abs(tpl).max(axis=1)  # (units, k)
+    nz = noise[np.maximum(tchans, 0)]
+    keep = ((amp >= snr * nz) | (amp == amp.max(axis=1, keepdims=True))) & (tchans >= 0)
+    k = int(keep.sum(1).max()) if keep.size else 0
+    new_t = np.zeros((tpl.shape[0], tpl.shape[1], max(k, 1)), np.float32)
+    new_c = np.full((tpl.shape[0], max(k, 1)), -1, np.int64)
+    for u in range(tpl.shape[0]):
+        j = np.flatnonzero(keep[u])
+        new_t[u, :, :j.size] = tpl[u][:, j]
+        new_c[u, :j.size] = tchans[u, j]
+    return new_t, new_c
