@@ -249,13 +249,15 @@ def _best_fit(r, t, chans, max_lag, norm2, amin, amax):
 
 
 def find_mixtures(dense: np.ndarray, *, order: np.ndarray, candidates: list, max_lag: int, amplitude_range=(0.5, 2.0),
-                  max_residual: float = 0.2, max_components: int = 2) -> np.ndarray:
+                  max_residual: float = 0.2, max_components: int = 2, duplicates: bool = True) -> np.ndarray:
     """Templates explained by one or two other templates (duplicates and collision clusters).
 
     Templates are visited in ``order`` (e.g. fewest spikes first); each is fitted greedily by up to
     ``max_components`` of its ``candidates`` that are still kept (each at its best lag within
     ``± max_lag`` and amplitude within ``amplitude_range``); when the residual energy falls below
-    ``max_residual`` of the template's, it is a mixture and is removed.
+    ``max_residual`` of the template's, it is a mixture and is removed. With ``duplicates=False``
+    a template explained by a single other one is kept (two neighbouring neurons can have nearly
+    the same template; the clean-up after matching merges true duplicates by their spike trains).
 
     Returns a boolean mask of the templates kept.
 
@@ -274,7 +276,7 @@ def find_mixtures(dense: np.ndarray, *, order: np.ndarray, candidates: list, max
         if not cands or norms2[k] == 0:
             continue
         r = dense[k].astype(np.float64)
-        for _ in range(max_components):
+        for comp in range(max_components):
             best = (0.0, -1, 0, 0.0)
             for j in cands:
                 chans = np.flatnonzero(support[k] | support[j]).astype(np.int64)
@@ -292,6 +294,7 @@ def find_mixtures(dense: np.ndarray, *, order: np.ndarray, candidates: list, max
                 shifted[:lag] = dense[j][-lag:]
             r = r - a * shifted
             if (r ** 2).sum() < max_residual * norms2[k]:
-                keep[k] = False
+                if comp > 0 or duplicates:
+                    keep[k] = False
                 break
     return keep

@@ -38,6 +38,8 @@ NATIVE_PARAMS: tuple[Param, ...] = (
     Param("template_ms_after", float, 2.0, "templates", "Template window after the spike.", min=0, min_exclusive=True, unit="ms"),
     Param("template_radius_um", float, 250.0, "templates", "Templates are estimated on the channels within this radius of the cluster's main channel.", min=0, unit="µm"),
     Param("template_sparsity", float, 1.0, "templates", "Template channels whose peak |amplitude| is below this multiple of the channel's noise are dropped.", min=0),
+    Param("mixture_max_residual", float, 0.2, "templates", "A template is dropped as a duplicate or a collision of two larger clusters when one or two of their templates (shifted, scaled) leave less than this fraction of its energy.", min=0, max=1),
+    Param("mixture_amplitude_ratio", float, 1.4, "templates", "Scale range [1/r, r] allowed for the templates explaining another in the mixture test.", min=1),
     Param("max_spikes_per_template", int, 300, "templates", "Spikes averaged per template (seeded draw).", min=1),
     # matching
     Param("matching_threshold", float, 4.0, "matching", "Residual peaks larger than this (× noise) are matched to templates.", min=0, min_exclusive=True),

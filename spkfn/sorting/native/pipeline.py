@@ -191,16 +191,24 @@ def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_
         tpl, counts = sparse_templates(rec, sel["sample_index"][pick], labels[pick], tchans, nbefore=nb_t + extra,
                                        nafter=na_t + extra, n_jobs=n_jobs, progress=progress)
         tpl, _ = align_templates(tpl, nbefore=nb_t, extra=extra)
+        sizes = np.bincount(labels[labels >= 0], minlength=n_clusters)
         keep = counts >= max(1, p["min_cluster_size"] // 2)
-        tpl, tchans, counts = tpl[keep], tchans[keep], counts[keep]
+        tpl, tchans, counts, sizes = tpl[keep], tchans[keep], counts[keep], sizes[keep]
         tpl, tchans = _sparsify(tpl, tchans, noise, p["template_sparsity"])
         # Duplicates and collision clusters: templates explained by one or two others.
         dense = dense_from_sparse(tpl, tchans, n_ch)
         best_ch = tchans[np.arange(tpl.shape[0]), np.abs(tpl).max(axis=1).argmax(axis=1)]
         dist = np.sqrt(((loc[best_ch][:, None] - loc[best_ch][None]) ** 2).sum(-1))
-        cands = [np.flatnonzero(dist[k] <= 2 * p["template_radius_um"]).tolist() for k in range(tpl.shape[0])]
-        keep = find_mixtures(dense, order=np.argsort(counts, kind="stable"), candidates=cands, max_lag=ms(1.0),
-                             amplitude_range=(p["amplitude_min"], p["amplitude_max"]))
+        # A template can only be explained by templates of larger clusters (collision clusters and
+        # duplicates found on a neighbouring channel are the smaller ones).
+        order = np.lexsort((np.arange(sizes.size), sizes))
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        cands = [np.flatnonzero((dist[k] <= p["template_radius_um"]) & (rank > rank[k])).tolist()
+                 for k in range(tpl.shape[0])]
+        keep = find_mixtures(dense, order=order, candidates=cands, max_lag=ms(1.0),
+                             amplitude_range=(1.0 / p["mixture_amplitude_ratio"], p["mixture_amplitude_ratio"]),
+                             max_residual=p["mixture_max_residual"], duplicates=False)
         log.info["mixtures_removed"] = int((~keep).sum())
         if folder is not None:
             np.savez(folder / "templates_debug.npz", dense=dense, counts=counts, keep=keep)
