@@ -86,6 +86,64 @@ def template_similarity(tpl: np.ndarray, tchans: np.ndarray, n_channels: int, *,
     return best
 
 
+def template_distance(tpl: np.ndarray, tchans: np.ndarray, n_channels: int, *, max_lag: int = 2) -> np.ndarray:
+    """Normalised distance ``min_lag ||t_a - t_b(lag)|| / max(||t_a||, ||t_b||)`` of every pair of sparse
+    templates (amplitude matters, unlike the cosine similarity).
+
+    >>> import numpy as np
+    >>> t = np.zeros((2, 10, 1), "float32"); t[0, 4, 0] = -1; t[1, 5, 0] = -0.5
+    >>> template_distance(t, np.array([[0], [0]]), 1, max_lag=1).round(3).tolist()
+    [[0.0, 0.5], [0.5, 0.0]]
+    """
+    from .templates import dense_from_sparse
+
+    n_units, n_t, _ = tpl.shape
+    dense = dense_from_sparse(tpl, tchans, n_channels).astype(np.float64)
+    flat = dense.reshape(n_units, -1)
+    sq = (flat ** 2).sum(1)
+    norms = np.sqrt(np.maximum(sq, 1e-24))
+    best = np.full((n_units, n_units), np.inf)
+    for lag in range(-max_lag, max_lag + 1):
+        if lag >= 0:
+            a = dense[:, lag:, :].reshape(n_units, -1)
+            b = dense[:, :n_t - lag, :].reshape(n_units, -1)
+        else:
+            a = dense[:, :n_t + lag, :].reshape(n_units, -1)
+            b = dense[:, -lag:, :].reshape(n_units, -1)
+        # |a_i - b_j|^2 on the overlap, plus what falls outside it (counted in full)
+        sa = (a ** 2).sum(1)
+        sb = (b ** 2).sum(1)
+        d2 = sa[:, None] + sb[None, :] - 2 * (a @ b.T) + (sq - sa)[:, None] + (sq - sb)[None, :]
+        best = np.minimum(best, np.sqrt(np.maximum(d2, 0.0)))
+    return best / np.maximum(norms[:, None], norms[None, :])
+
+
+@njit(nogil=True, cache=True)
+def _cross_violations(ta, tb, lo, hi):
+    count = 0
+    j0 = 0
+    for i in range(ta.size):
+        while j0 < tb.size and tb[j0] < ta[i] - hi:
+            j0 += 1
+        j = j0
+        while j < tb.size and tb[j] <= ta[i] + hi:
+            d = abs(tb[j] - ta[i])
+            if lo < d < hi:
+                count += 1
+            j += 1
+    return count
+
+
+def cross_violations(ta: np.ndarray, tb: np.ndarray, *, lo: int, hi: int) -> int:
+    """Pairs of spikes (one of each sorted train) with ``lo < |t_a - t_b| < hi`` samples.
+
+    >>> import numpy as np
+    >>> cross_violations(np.array([100, 500]), np.array([90, 103, 510, 900]), lo=4, hi=20)
+    3
+    """
+    return int(_cross_violations(np.asarray(ta, np.int64), np.asarray(tb, np.int64), int(lo), int(hi)))
+
+
 def refractory_violations(train: np.ndarray, *, refractory_samples: int) -> float:
     """Fraction of inter-spike intervals shorter than ``refractory_samples`` (train sorted).
 
@@ -99,7 +157,7 @@ def refractory_violations(train: np.ndarray, *, refractory_samples: int) -> floa
 
 
 def clean_units(spikes: np.ndarray, tpl: np.ndarray, tchans: np.ndarray, *, noise: np.ndarray, fs: float,
-                params: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+                n_samples: int, params: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Remove duplicate spikes, merge split units, drop redundant and noise units; renumber units."""
     info: dict = {}
     n_units = tpl.shape[0]
@@ -112,30 +170,35 @@ def clean_units(spikes: np.ndarray, tpl: np.ndarray, tchans: np.ndarray, *, nois
     info["duplicate_spikes_removed"] = int((~keep).sum())
     spikes = spikes[keep]
     counts = np.bincount(spikes["unit_index"], minlength=n_units)
-    # 2. merges: similar templates, and the merged train keeps a refractory period
-    sim = template_similarity(tpl, tchans, n_ch)
+    # 2. merges: near-identical templates (amplitude included) whose trains do not violate each
+    # other's refractory period (the cross-correlogram has a dip at 0, as the same neuron's would).
+    dist = template_distance(tpl, tchans, n_ch)
     refr = int(round(params["refractory_ms"] * fs / 1000.0))
+    dup = int(round(params["duplicate_ms"] * fs / 1000.0))
+    duration = max(1.0, float(n_samples))
     label = np.arange(n_units)
-    pairs = [(sim[a, b], a, b) for a in range(n_units) for b in range(a + 1, n_units)
-             if sim[a, b] >= params["merge_similarity"]]
-    pairs.sort(reverse=True)
+    pairs = [(dist[a, b], a, b) for a in range(n_units) for b in range(a + 1, n_units)
+             if dist[a, b] <= params["merge_max_distance_ccg"]]
+    pairs.sort()
     merges = 0
-    trains = {u: np.sort(spikes["sample_index"][spikes["unit_index"] == u]) for u in range(n_units)}
-    for _, a, b in pairs:
+    trains = [np.sort(spikes["sample_index"][spikes["unit_index"] == u]) for u in range(n_units)]
+    for d, a, b in pairs:
         ra, rb = label[a], label[b]
         if ra == rb:
             continue
-        ta = np.concatenate([trains[u] for u in np.flatnonzero(label == ra)])
-        tb = np.concatenate([trains[u] for u in np.flatnonzero(label == rb)])
-        if ta.size == 0 or tb.size == 0:
-            continue
-        both = np.sort(np.concatenate([ta, tb]))
-        v_both = refractory_violations(both, refractory_samples=refr)
-        v_sep = max(refractory_violations(np.sort(ta), refractory_samples=refr),
-                    refractory_violations(np.sort(tb), refractory_samples=refr))
-        if v_both <= max(params["max_refractory_violations"], 2 * v_sep):
-            label[label == rb] = ra
-            merges += 1
+        if d > params["merge_max_distance"]:
+            # Templates alike but not identical: merge only if the trains respect each other's
+            # refractory period (few pairs within it compared with independent trains).
+            ta = np.sort(np.concatenate([trains[u] for u in np.flatnonzero(label == ra)]))
+            tb = np.sort(np.concatenate([trains[u] for u in np.flatnonzero(label == rb)]))
+            if ta.size == 0 or tb.size == 0:
+                continue
+            n_viol = cross_violations(ta, tb, lo=dup, hi=refr)
+            expected = ta.size * tb.size * 2.0 * max(refr - dup, 1) / duration
+            if n_viol > params["merge_max_ccg_ratio"] * expected:
+                continue
+        label[label == rb] = ra
+        merges += 1
     info["units_merged"] = merges
     if merges:
         new_units = label[spikes["unit_index"]]
@@ -170,12 +233,27 @@ def clean_units(spikes: np.ndarray, tpl: np.ndarray, tchans: np.ndarray, *, nois
                 redundant += 1
                 break
     info["redundant_units_removed"] = redundant
-    # 4. noise units: too few spikes or too small
+    # 4. fragments: a unit with far fewer spikes than a unit with a similar template (a few of
+    # that unit's spikes, e.g. collisions, fitted by a template of their own)
+    sim = template_similarity(tpl, tchans, n_ch, max_lag=int(round(fs / 1000.0)))
+    fragment = np.zeros(n_units, bool)
+    for a in np.flatnonzero(alive):
+        near = np.flatnonzero(alive & (sim[a] >= params["fragment_min_similarity"]))
+        near = near[near != a]
+        if near.size and counts[a] < params["fragment_max_ratio"] * counts[near].max():
+            fragment[a] = True
+    alive &= ~fragment
+    info["fragment_units_removed"] = int(fragment.sum())
+    # 5. noise units: too few spikes, too small, or fitted at a fraction of their own template
     few = alive & (counts < params["min_spikes"])
     small = alive & (amp < params["min_snr"])
-    alive &= ~(few | small)
+    med = np.array([np.median(spikes["amplitude"][spikes["unit_index"] == u]) if counts[u] else 0.0
+                    for u in range(n_units)])
+    scaled = alive & (med < params["min_amplitude_median"])
+    alive &= ~(few | small | scaled)
     info["small_units_removed"] = int(small.sum())
     info["few_spike_units_removed"] = int(few.sum())
+    info["low_amplitude_units_removed"] = int(scaled.sum())
     kept = np.flatnonzero(alive)
     remap = np.full(n_units, -1, np.int64)
     remap[kept] = np.arange(kept.size)

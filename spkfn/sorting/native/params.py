@@ -49,11 +49,15 @@ NATIVE_PARAMS: tuple[Param, ...] = (
     Param("amplitude_max", float, 2.0, "matching", "Largest amplitude scale of a fitted template.", min=0, min_exclusive=True),
     # clean-up
     Param("duplicate_ms", float, 0.4, "cleanup", "Spikes of one unit closer than this are duplicates (the later is removed).", min=0, unit="ms"),
-    Param("merge_similarity", float, 0.9, "cleanup", "Units whose templates have a cosine similarity above this are merged if the merged train keeps its refractory period.", min=0, max=1),
+    Param("merge_max_distance", float, 0.25, "cleanup", "Units whose templates differ by less than this (||a - b|| / max(||a||, ||b||) at the best lag within ±2 samples) are merged.", min=0),
+    Param("merge_max_distance_ccg", float, 0.4, "cleanup", "Units whose templates differ by less than this are merged when their cross-correlogram respects the refractory period (see merge_max_ccg_ratio).", min=0),
+    Param("merge_max_ccg_ratio", float, 0.25, "cleanup", "... i.e. when the pairs of their spikes closer than refractory_ms are at most this fraction of those expected from independent trains.", min=0),
     Param("refractory_ms", float, 1.5, "cleanup", "Refractory period used by the merge test.", min=0, unit="ms"),
-    Param("max_refractory_violations", float, 0.005, "cleanup", "Largest fraction of refractory violations a merged unit may have (or twice that of its parts).", min=0, max=1),
     Param("redundant_ms", float, 0.4, "cleanup", "Spikes of two units closer than this coincide.", min=0, unit="ms"),
     Param("redundant_fraction", float, 0.5, "cleanup", "A unit is redundant when more than this fraction of its spikes coincide with another unit's.", min=0, max=1),
+    Param("fragment_min_similarity", float, 0.9, "cleanup", "A unit whose template has at least this cosine similarity (best lag within ±1 ms) with another unit's ...", min=0, max=1),
+    Param("fragment_max_ratio", float, 0.1, "cleanup", "... and fewer than this fraction of that unit's spikes is a fragment of it and is removed.", min=0, max=1),
+    Param("min_amplitude_median", float, 0.75, "cleanup", "Units whose spikes were fitted at a median scale below this fraction of their template are removed (noise fitted by a template).", min=0),
     Param("min_spikes", int, 20, "cleanup", "Units with fewer spikes are removed.", min=0),
     Param("min_snr", float, 2.5, "cleanup", "Units whose template peak is below this multiple of the noise are removed.", min=0),
 )

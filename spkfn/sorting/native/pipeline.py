@@ -227,8 +227,10 @@ def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_
                                progress=progress)
         log.info["num_spikes_matched"] = int(spikes.size)
     # 9. clean-up
+    if folder is not None:
+        np.savez(folder / "pre_cleanup.npz", spikes=spikes, tpl=tpl, tchans=tchans, noise=noise)
     with log.phase("cleanup"):
-        spikes, tpl, tchans, info = clean_units(spikes, tpl, tchans, noise=noise, fs=fs, params=p)
+        spikes, tpl, tchans, info = clean_units(spikes, tpl, tchans, noise=noise, fs=fs, n_samples=n, params=p)
         log.info.update(info)
     if spikes.size == 0:
         return empty("no spikes were left after matching and clean-up")
