@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["remove_duplicate_spikes", "coincidence_counts", "template_similarity", "refractory_violations",
+__all__ = ["remove_duplicate_spikes", "coincidence_counts", "template_pair_scores", "near_pairs", "cross_violations",
            "clean_units", "unit_properties"]
 
 
@@ -59,63 +59,86 @@ def coincidence_counts(samples: np.ndarray, units: np.ndarray, n_units: int, *, 
     return _coincidences(np.asarray(samples, np.int64), np.asarray(units, np.int64), int(n_units), int(window_samples))
 
 
-def template_similarity(tpl: np.ndarray, tchans: np.ndarray, n_channels: int, *, max_lag: int = 2) -> np.ndarray:
-    """Cosine similarity of every pair of sparse templates (on all channels, best lag within ``max_lag``).
+@njit(nogil=True, cache=True)
+def _pair_scores(dense, norms2, pa, pb, support, max_lag):
+    """For each pair: best cosine similarity and smallest normalised distance over lags."""
+    n_pairs = pa.size
+    n_t = dense.shape[1]
+    sim = np.empty(n_pairs)
+    dist = np.empty(n_pairs)
+    for q in range(n_pairs):
+        a = pa[q]
+        b = pb[q]
+        chans = np.flatnonzero(support[a] | support[b])
+        best_dot = -np.inf
+        for lag in range(-max_lag, max_lag + 1):
+            dot = 0.0
+            for i in range(n_t):
+                k = i - lag
+                if k < 0 or k >= n_t:
+                    continue
+                for c in chans:
+                    dot += dense[a, i, c] * dense[b, k, c]
+            if dot > best_dot:
+                best_dot = dot
+        na = np.sqrt(max(norms2[a], 1e-24))
+        nb = np.sqrt(max(norms2[b], 1e-24))
+        sim[q] = best_dot / (na * nb)
+        # ||a - b(lag)||^2 = |a|^2 + |b|^2 - 2 <a, b(lag)> (parts shifted out of the window count in full)
+        dist[q] = np.sqrt(max(norms2[a] + norms2[b] - 2.0 * best_dot, 0.0)) / max(na, nb)
+    return sim, dist
 
-    >>> import numpy as np
-    >>> t = np.zeros((2, 10, 1), "float32"); t[0, 4, 0] = t[1, 5, 0] = -1
-    >>> template_similarity(t, np.array([[0], [0]]), 1, max_lag=1).round(3).tolist()
-    [[1.0, 1.0], [1.0, 1.0]]
-    """
-    from .templates import dense_from_sparse
 
-    n_units, n_t, _ = tpl.shape
-    dense = dense_from_sparse(tpl, tchans, n_channels).astype(np.float64)
-    norms = np.sqrt((dense ** 2).sum(axis=(1, 2)))
-    norms = np.maximum(norms, 1e-12)
-    best = np.full((n_units, n_units), -np.inf)
-    for lag in range(-max_lag, max_lag + 1):
-        if lag >= 0:
-            a = dense[:, lag:, :].reshape(n_units, -1)
-            b = dense[:, :n_t - lag, :].reshape(n_units, -1)
-        else:
-            a = dense[:, :n_t + lag, :].reshape(n_units, -1)
-            b = dense[:, -lag:, :].reshape(n_units, -1)
-        sim = (a @ b.T) / (norms[:, None] * norms[None, :])
-        best = np.maximum(best, sim)
-    return best
+def template_pair_scores(tpl: np.ndarray, tchans: np.ndarray, n_channels: int, *, max_lag: int = 2,
+                         pairs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarity and normalised distance of pairs of sparse templates, at their best lag.
 
+    ``sim = max_lag <a, b(lag)> / (|a| |b|)``; ``dist = |a - b(lag*)| / max(|a|, |b|)`` at the lag
+    of best similarity (so amplitude matters for ``dist``, not for ``sim``). Returns two
+    ``(n_units, n_units)`` arrays (``-inf`` / ``inf`` for pairs not computed; ``pairs`` is an
+    ``(m, 2)`` array of the pairs to compute, default all).
 
-def template_distance(tpl: np.ndarray, tchans: np.ndarray, n_channels: int, *, max_lag: int = 2) -> np.ndarray:
-    """Normalised distance ``min_lag ||t_a - t_b(lag)|| / max(||t_a||, ||t_b||)`` of every pair of sparse
-    templates (amplitude matters, unlike the cosine similarity).
-
+    Examples
+    --------
     >>> import numpy as np
     >>> t = np.zeros((2, 10, 1), "float32"); t[0, 4, 0] = -1; t[1, 5, 0] = -0.5
-    >>> template_distance(t, np.array([[0], [0]]), 1, max_lag=1).round(3).tolist()
-    [[0.0, 0.5], [0.5, 0.0]]
+    >>> sim, dist = template_pair_scores(t, np.array([[0], [0]]), 1, max_lag=1)
+    >>> float(sim[0, 1]), float(dist[0, 1])
+    (1.0, 0.5)
     """
     from .templates import dense_from_sparse
 
-    n_units, n_t, _ = tpl.shape
+    n_units = tpl.shape[0]
     dense = dense_from_sparse(tpl, tchans, n_channels).astype(np.float64)
-    flat = dense.reshape(n_units, -1)
-    sq = (flat ** 2).sum(1)
-    norms = np.sqrt(np.maximum(sq, 1e-24))
-    best = np.full((n_units, n_units), np.inf)
-    for lag in range(-max_lag, max_lag + 1):
-        if lag >= 0:
-            a = dense[:, lag:, :].reshape(n_units, -1)
-            b = dense[:, :n_t - lag, :].reshape(n_units, -1)
-        else:
-            a = dense[:, :n_t + lag, :].reshape(n_units, -1)
-            b = dense[:, -lag:, :].reshape(n_units, -1)
-        # |a_i - b_j|^2 on the overlap, plus what falls outside it (counted in full)
-        sa = (a ** 2).sum(1)
-        sb = (b ** 2).sum(1)
-        d2 = sa[:, None] + sb[None, :] - 2 * (a @ b.T) + (sq - sa)[:, None] + (sq - sb)[None, :]
-        best = np.minimum(best, np.sqrt(np.maximum(d2, 0.0)))
-    return best / np.maximum(norms[:, None], norms[None, :])
+    norms2 = (dense ** 2).sum(axis=(1, 2))
+    support = np.abs(dense).max(axis=1) > 0
+    if pairs is None:
+        ia, ib = np.triu_indices(n_units, k=1)
+    else:
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        ia, ib = pairs[:, 0], pairs[:, 1]
+    sim = np.full((n_units, n_units), -np.inf)
+    dist = np.full((n_units, n_units), np.inf)
+    np.fill_diagonal(sim, 1.0)
+    np.fill_diagonal(dist, 0.0)
+    if ia.size:
+        s, d = _pair_scores(dense, norms2, ia.astype(np.int64), ib.astype(np.int64), support, int(max_lag))
+        sim[ia, ib] = sim[ib, ia] = s
+        dist[ia, ib] = dist[ib, ia] = d
+    return sim, dist
+
+
+def near_pairs(tpl: np.ndarray, tchans: np.ndarray, locations: np.ndarray, *, max_distance_um: float) -> np.ndarray:
+    """``(m, 2)`` pairs ``a < b`` of templates whose largest channels are within ``max_distance_um``."""
+    n = tpl.shape[0]
+    if n < 2:
+        return np.zeros((0, 2), np.int64)
+    best = tchans[np.arange(n), np.abs(tpl).max(axis=1).argmax(axis=1)]
+    xy = np.asarray(locations, dtype=np.float64)[best]
+    d = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))
+    ia, ib = np.triu_indices(n, k=1)
+    ok = d[ia, ib] <= max_distance_um
+    return np.column_stack([ia[ok], ib[ok]]).astype(np.int64)
 
 
 @njit(nogil=True, cache=True)
@@ -157,7 +180,7 @@ def refractory_violations(train: np.ndarray, *, refractory_samples: int) -> floa
 
 
 def clean_units(spikes: np.ndarray, tpl: np.ndarray, tchans: np.ndarray, *, noise: np.ndarray, fs: float,
-                n_samples: int, params: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+                n_samples: int, locations: np.ndarray, params: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Remove duplicate spikes, merge split units, drop redundant and noise units; renumber units."""
     info: dict = {}
     n_units = tpl.shape[0]
@@ -172,7 +195,8 @@ def clean_units(spikes: np.ndarray, tpl: np.ndarray, tchans: np.ndarray, *, nois
     counts = np.bincount(spikes["unit_index"], minlength=n_units)
     # 2. merges: near-identical templates (amplitude included) whose trains do not violate each
     # other's refractory period (the cross-correlogram has a dip at 0, as the same neuron's would).
-    dist = template_distance(tpl, tchans, n_ch)
+    pairs_near = near_pairs(tpl, tchans, locations, max_distance_um=params["cleanup_radius_um"])
+    _, dist = template_pair_scores(tpl, tchans, n_ch, max_lag=2, pairs=pairs_near)
     refr = int(round(params["refractory_ms"] * fs / 1000.0))
     dup = int(round(params["duplicate_ms"] * fs / 1000.0))
     duration = max(1.0, float(n_samples))
@@ -235,7 +259,7 @@ def clean_units(spikes: np.ndarray, tpl: np.ndarray, tchans: np.ndarray, *, nois
     info["redundant_units_removed"] = redundant
     # 4. fragments: a unit with far fewer spikes than a unit with a similar template (a few of
     # that unit's spikes, e.g. collisions, fitted by a template of their own)
-    sim = template_similarity(tpl, tchans, n_ch, max_lag=int(round(fs / 1000.0)))
+    sim, _ = template_pair_scores(tpl, tchans, n_ch, max_lag=int(round(fs / 1000.0)), pairs=pairs_near)
     fragment = np.zeros(n_units, bool)
     for a in np.flatnonzero(alive):
         near = np.flatnonzero(alive & (sim[a] >= params["fragment_min_similarity"]))

@@ -49,6 +49,7 @@ NATIVE_PARAMS: tuple[Param, ...] = (
     Param("amplitude_max", float, 2.0, "matching", "Largest amplitude scale of a fitted template.", min=0, min_exclusive=True),
     # clean-up
     Param("duplicate_ms", float, 0.4, "cleanup", "Spikes of one unit closer than this are duplicates (the later is removed).", min=0, unit="ms"),
+    Param("cleanup_radius_um", float, 100.0, "cleanup", "Only units whose largest channels are within this distance are compared for merges and fragments.", min=0, unit="µm"),
     Param("merge_max_distance", float, 0.25, "cleanup", "Units whose templates differ by less than this (||a - b|| / max(||a||, ||b||) at the best lag within ±2 samples) are merged.", min=0),
     Param("merge_max_distance_ccg", float, 0.4, "cleanup", "Units whose templates differ by less than this are merged when their cross-correlogram respects the refractory period (see merge_max_ccg_ratio).", min=0),
     Param("merge_max_ccg_ratio", float, 0.25, "cleanup", "... i.e. when the pairs of their spikes closer than refractory_ms are at most this fraction of those expected from independent trains.", min=0),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from threadpoolctl import threadpool_limits
 
 from ...core.atomic import write_json_atomic
 from ...detection import detect_peaks, extract_snippets, neighbour_table, noise_levels, select_peaks
@@ -157,8 +158,8 @@ def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_
             feats = np.zeros(shape, np.float32)
         extract_features(rec, sel, neighbours=neigh, basis=basis, nbefore=nb_f, out=feats.view(np.ndarray),
                          n_jobs=n_jobs, progress=progress)
-    # 6. clustering
-    with log.phase("clustering"):
+    # 6. clustering (many small linear-algebra calls: one BLAS thread is several times faster)
+    with log.phase("clustering"), threadpool_limits(limits=1, user_api="blas"):
         labels = np.full(sel.size, -1, dtype=np.int64)
         ch = sel["channel_index"]
         next_label = 0
@@ -230,7 +231,7 @@ def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_
     if folder is not None:
         np.savez(folder / "pre_cleanup.npz", spikes=spikes, tpl=tpl, tchans=tchans, noise=noise)
     with log.phase("cleanup"):
-        spikes, tpl, tchans, info = clean_units(spikes, tpl, tchans, noise=noise, fs=fs, n_samples=n, params=p)
+        spikes, tpl, tchans, info = clean_units(spikes, tpl, tchans, noise=noise, fs=fs, n_samples=n, locations=loc, params=p)
         log.info.update(info)
     if spikes.size == 0:
         return empty("no spikes were left after matching and clean-up")
