@@ -1,4 +1,5 @@
-# spkfn workflow: generate -> read -> preprocess -> summary, one papermill notebook per stage.
+# spkfn workflow: generate -> read -> preprocess -> sort (per sorter) -> compare -> summary,
+# one papermill notebook per stage.
 #
 #   snakemake --cores 2            # run everything for every session in config/sessions.tsv
 #   snakemake -n                   # list the jobs
@@ -25,8 +26,12 @@ PYTHON = sys.executable
 GENERATED = [s for s in SESSIONS.index if R.has_ground_truth(SESSIONS, s)]
 
 
+SORTERS = CFG["sort"]["sorters"]
+
+
 wildcard_constraints:
     session="|".join(re.escape(s) for s in SESSIONS.index),
+    sorter="|".join(re.escape(s) for s in SORTERS) or "no-sorter",
 
 
 def read_inputs(wildcards):
@@ -44,9 +49,22 @@ def summary_inputs(wildcards):
     return out
 
 
+def sort_inputs(wildcards):
+    return {"recording": R.sort_input(CFG, wildcards.session)}
+
+
+def compare_inputs(wildcards):
+    s = wildcards.session
+    out = {f"sort_{name}": f"{RES}/{s}/sort/{name}/provenance.json" for name in SORTERS}
+    if R.has_ground_truth(SESSIONS, s):
+        out["generate"] = f"{RES}/{s}/generate/provenance.json"
+    return out
+
+
 rule all:
     input:
         expand(f"{RES}/{{session}}/summary/provenance.json", session=SESSIONS.index),
+        expand(f"{RES}/{{session}}/compare/provenance.json", session=SESSIONS.index) if SORTERS else [],
     default_target: True
 
 
@@ -108,6 +126,46 @@ rule preprocess:
     params:
         parameters=R.notebook_parameters(CFG, SESSIONS, "preprocess"),
     threads: 2
+    shell:
+        "{PYTHON:q} -m papermill {input.notebook:q} {log.notebook:q} -k python3 --cwd . "
+        "--no-progress-bar -y {params.parameters:q} > {log.papermill:q} 2>&1"
+
+
+rule sort:
+    message:
+        "Sorting session {wildcards.session} with {wildcards.sorter}"
+    input:
+        unpack(sort_inputs),
+        notebook=NB / "sort.ipynb",
+    output:
+        sorting=directory(f"{RES}/{{session}}/sort/{{sorter}}/sorting.zarr"),
+        templates=directory(f"{RES}/{{session}}/sort/{{sorter}}/templates.zarr"),
+        units=f"{RES}/{{session}}/sort/{{sorter}}/units.csv",
+        provenance=f"{RES}/{{session}}/sort/{{sorter}}/provenance.json",
+    log:
+        notebook=f"{RES}/{{session}}/sort/{{sorter}}/sort.ipynb",
+        papermill=f"{RES}/{{session}}/sort/{{sorter}}/papermill.log",
+    params:
+        parameters=R.notebook_parameters(CFG, SESSIONS, "sort"),
+    threads: 2
+    shell:
+        "{PYTHON:q} -m papermill {input.notebook:q} {log.notebook:q} -k python3 --cwd . "
+        "--no-progress-bar -y {params.parameters:q} > {log.papermill:q} 2>&1"
+
+
+rule compare:
+    message:
+        "Comparing the sortings of session {wildcards.session}"
+    input:
+        unpack(compare_inputs),
+        notebook=NB / "compare.ipynb",
+    output:
+        provenance=f"{RES}/{{session}}/compare/provenance.json",
+    log:
+        notebook=f"{RES}/{{session}}/compare/compare.ipynb",
+        papermill=f"{RES}/{{session}}/compare/papermill.log",
+    params:
+        parameters=R.notebook_parameters(CFG, SESSIONS, "compare"),
     shell:
         "{PYTHON:q} -m papermill {input.notebook:q} {log.notebook:q} -k python3 --cwd . "
         "--no-progress-bar -y {params.parameters:q} > {log.papermill:q} 2>&1"

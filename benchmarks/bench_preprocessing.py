@@ -304,6 +304,7 @@ def main(argv=None) -> int:
                     help="run the tools alternately this many times and keep each tool's fastest run "
                          "(shared machines: other jobs slow some runs down)")
     ap.add_argument("--tag", default="", help="free text stored with the results")
+    ap.add_argument("--json", default=None, help="also write this run's record to this JSON file")
     ap.add_argument("--source", choices=["file", "generated"], default="file",
                     help="'generated': spkfn reads a lazily generated recording instead of an input file "
                          "(memory-versus-duration runs without a large input file; spkfn only)")
@@ -415,6 +416,9 @@ def main(argv=None) -> int:
     RESULTS.mkdir(exist_ok=True)
     with open(RESULTS / "bench_preprocessing.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(record, indent=1) + "\n")
     csv_path = RESULTS / "bench_preprocessing.csv"
     new = not csv_path.exists()
     with open(csv_path, "a", newline="") as f:

@@ -138,9 +138,11 @@ def progress_bar(desc: str, *, enabled: bool = True):
 
     if not enabled:
         return contextlib.nullcontext()
+    from tqdm import tqdm
     from tqdm.dask import TqdmCallback
 
-    return TqdmCallback(desc=desc, mininterval=1.0, leave=False)
+    # Plain tqdm (text): renders in terminals, logs and executed notebooks alike, without widgets.
+    return TqdmCallback(desc=desc, mininterval=1.0, leave=False, tqdm_class=tqdm)
 
 
 def map_chunks(
@@ -159,6 +161,8 @@ def map_chunks(
     ``func(traces, *, start, stop, left, right, **func_kwargs)`` receives a numpy array of samples
     ``[start - left, stop + right)`` (margins are clipped at the recording edges, so ``left`` and
     ``right`` may be smaller than ``margin_samples``) and returns anything small (peaks, sums, ...).
+    Chunks are computed :data:`STORE_BATCH_CHUNKS` at a time, so the task graph stays the same size
+    however long the recording is; the progress bar counts samples.
 
     Examples
     --------
@@ -170,24 +174,45 @@ def map_chunks(
     >>> float(sum(map_chunks(total, rec, chunk_size=4, progress=False)))
     190.0
     """
+    return list(_iter_chunk_results(func, rec, margin_samples=margin_samples, chunk_size=chunk_size,
+                                    n_jobs=n_jobs, progress=progress, desc=desc, batch_chunks=STORE_BATCH_CHUNKS,
+                                    func_kwargs=func_kwargs))
+
+
+def _iter_chunk_results(func, rec, *, margin_samples, chunk_size, n_jobs, progress, desc, batch_chunks, func_kwargs):
+    """Yield ``func``'s result for every chunk, in chunk order, computing ``batch_chunks`` at a time
+    (one dask graph per batch: upstream blocks shared by neighbouring chunks are computed once
+    within a batch, and the graph does not grow with the recording's length)."""
     data = as_dask(rec, chunk_size=chunk_size)
     n = data.shape[0]
     sizes = data.chunks[0]
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     margin = int(margin_samples)
+    workers = resolve_n_jobs(n_jobs)
+    batch = max(1, int(batch_chunks))
 
     @dask.delayed(pure=True)
     def _run(block, start, stop, left, right):
         return func(np.asarray(block), start=start, stop=stop, left=left, right=right, **func_kwargs)
 
-    tasks = []
-    for k in range(len(sizes)):
-        start, stop = int(bounds[k]), int(bounds[k + 1])
-        lo, hi = max(0, start - margin), min(n, stop + margin)
-        block = data[lo:hi]
-        tasks.append(_run(block, start, stop, start - lo, hi - stop))
-    with progress_bar(desc, enabled=progress):
-        return list(dask.compute(*tasks, scheduler="threads", num_workers=resolve_n_jobs(n_jobs)))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=int(n), desc=desc, unit="sample", unit_scale=True, mininterval=1.0, leave=False)
+    try:
+        for k0 in range(0, len(sizes), batch):
+            tasks = []
+            for k in range(k0, min(k0 + batch, len(sizes))):
+                start, stop = int(bounds[k]), int(bounds[k + 1])
+                lo, hi = max(0, start - margin), min(n, stop + margin)
+                tasks.append(_run(data[lo:hi], start, stop, start - lo, hi - stop))
+            yield from dask.compute(*tasks, scheduler="threads", num_workers=workers)
+            if bar is not None:
+                bar.update(int(bounds[min(k0 + batch, len(sizes))] - bounds[k0]))
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 #: Time chunks computed per scheduler call in :func:`store`: the task graph (and the scheduler's
@@ -222,7 +247,7 @@ def store(data: da.Array, target, *, n_jobs: int | None = None, progress: bool =
     starts = list(range(0, len(sizes), int(batch_chunks)))
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         bar = tqdm(total=int(bounds[-1]), desc=desc, unit="sample", unit_scale=True, mininterval=1.0, leave=False)
     try:
@@ -268,36 +293,9 @@ def reduce_chunks(
     >>> reduce_chunks(total, rec, reduce=lambda a, r: a + r, initial=0.0, chunk_size=3, progress=False)
     190.0
     """
-    data = as_dask(rec, chunk_size=chunk_size)
-    n = data.shape[0]
-    sizes = data.chunks[0]
-    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    margin = int(margin_samples)
-    workers = resolve_n_jobs(n_jobs)
-    batch = max(1, int(batch_chunks) if batch_chunks else 2 * workers)
-
-    @dask.delayed(pure=True)
-    def _run(block, start, stop, left, right):
-        return func(np.asarray(block), start=start, stop=stop, left=left, right=right, **func_kwargs)
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=int(n), desc=desc, unit="sample", unit_scale=True, mininterval=1.0, leave=False)
+    batch = int(batch_chunks) if batch_chunks else 2 * resolve_n_jobs(n_jobs)
     acc = initial
-    try:
-        for k0 in range(0, len(sizes), batch):
-            tasks = []
-            for k in range(k0, min(k0 + batch, len(sizes))):
-                start, stop = int(bounds[k]), int(bounds[k + 1])
-                lo, hi = max(0, start - margin), min(n, stop + margin)
-                tasks.append(_run(data[lo:hi], start, stop, start - lo, hi - stop))
-            for r in dask.compute(*tasks, scheduler="threads", num_workers=workers):
-                acc = reduce(acc, r)
-            if bar is not None:
-                bar.update(int(bounds[min(k0 + batch, len(sizes))] - bounds[k0]))
-    finally:
-        if bar is not None:
-            bar.close()
+    for r in _iter_chunk_results(func, rec, margin_samples=margin_samples, chunk_size=chunk_size, n_jobs=n_jobs,
+                                 progress=progress, desc=desc, batch_chunks=batch, func_kwargs=func_kwargs):
+        acc = reduce(acc, r)
     return acc

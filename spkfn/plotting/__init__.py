@@ -13,6 +13,14 @@ from .comparison import (
     plot_unit_categories,
     unit_category_counts,
 )
+from .detection import (
+    plot_drift_map,
+    plot_noise_levels,
+    plot_peak_locations,
+    prepare_drift_map,
+    prepare_noise_levels,
+    prepare_peak_locations,
+)
 from .recording import (
     plot_probe,
     plot_raster,
@@ -29,4 +37,5 @@ __all__ = [
     "order_agreement", "plot_agreement_matrix", "plot_confusion_matrix", "performance_by_rank",
     "plot_performance", "performance_vs_snr_data", "plot_performance_vs_snr", "collision_recall_curves",
     "plot_collision_recall", "unit_category_counts", "plot_unit_categories",
+    "prepare_drift_map", "plot_drift_map", "prepare_peak_locations", "plot_peak_locations", "prepare_noise_levels", "plot_noise_levels",
 ]

@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 #: The stages, in order; each has a notebook ``notebooks/<stage>.ipynb``.
-STAGES = ("generate", "read", "preprocess", "summary")
+STAGES = ("generate", "read", "preprocess", "sort", "compare", "summary")
 
 
 def prepare(config: dict, *, workdir=".", schema=None) -> tuple[dict, pd.DataFrame]:
@@ -105,7 +105,20 @@ def read_input(cfg: dict, sessions: pd.DataFrame, session: str) -> dict:
     return out
 
 
-def stage_params(cfg: dict, sessions: pd.DataFrame, session: str, stage: str, *, n_jobs: int = 1) -> dict:
+def sort_dir(cfg: dict, session: str, sorter: str) -> str:
+    """``results/{session}/sort/{sorter}``."""
+    return f"{stage_dir(cfg, session, 'sort')}/{sorter}"
+
+
+def sort_input(cfg: dict, session: str) -> str:
+    """The recording the sorters receive (``sort.recording``: preprocessed or raw)."""
+    if cfg["sort"]["recording"] == "raw":
+        return f"{stage_dir(cfg, session, 'read')}/recording.json"
+    return preprocessed_path(cfg, session)
+
+
+def stage_params(cfg: dict, sessions: pd.DataFrame, session: str, stage: str, *, n_jobs: int = 1,
+                 sorter: str | None = None) -> dict:
     """Parameters injected into ``notebooks/<stage>.ipynb`` for one session (plain YAML types)."""
     out = stage_dir(cfg, session, stage)
     base = {"session": session, "output_dir": out, "n_jobs": int(n_jobs)}
@@ -124,6 +137,21 @@ def stage_params(cfg: dict, sessions: pd.DataFrame, session: str, stage: str, *,
         return {**base, "recording_path": f"{stage_dir(cfg, session, 'read')}/recording.json",
                 "steps": cfg["preprocess"]["steps"], "dtype": cfg["preprocess"]["dtype"],
                 "format": cfg["preprocess"]["format"]}
+    if stage == "sort":
+        if sorter is None:
+            raise ValueError("the sort stage needs a sorter name.")
+        return {**base, "output_dir": sort_dir(cfg, session, sorter), "recording_path": sort_input(cfg, session),
+                "sorter": sorter, "params": dict(cfg["sort"]["params"].get(sorter, {})), "seed": int(cfg["sort"]["seed"])}
+    if stage == "compare":
+        gt = has_ground_truth(sessions, session)
+        c = cfg["compare"]
+        return {**base,
+                "sorting_paths": {name: f"{sort_dir(cfg, session, name)}/sorting.zarr" for name in cfg["sort"]["sorters"]},
+                "gt_sorting_path": f"{stage_dir(cfg, session, 'generate')}/gt_sorting.zarr" if gt else "",
+                "gt_templates_path": f"{stage_dir(cfg, session, 'generate')}/templates.zarr" if gt else "",
+                "recording_path": preprocessed_path(cfg, session),
+                **{k: c[k] for k in ("delta_ms", "match_score", "chance_score", "well_detected_score",
+                                     "redundant_score", "overmerged_score", "match_mode", "min_agreement_sorters")}}
     if stage == "summary":
         gt = has_ground_truth(sessions, session)
         return {**base,
@@ -149,7 +177,8 @@ def notebook_parameters(cfg: dict, sessions: pd.DataFrame, stage: str):
     """A Snakemake ``params`` function: ``(wildcards, threads) -> YAML`` of the stage's parameters."""
 
     def _params(wildcards, threads=1):
-        return params_yaml(stage_params(cfg, sessions, wildcards.session, stage, n_jobs=threads))
+        sorter = getattr(wildcards, "sorter", None)
+        return params_yaml(stage_params(cfg, sessions, wildcards.session, stage, n_jobs=threads, sorter=sorter))
 
     _params.__name__ = f"{stage}_parameters"
     return _params

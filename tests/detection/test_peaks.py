@@ -280,3 +280,20 @@ def test_as_good_as_spikeinterface_on_the_same_data(generated, matcher):
 def test_bad_streaming_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         detect_peaks(_rec(_quiet()), noise_levels=np.ones(6), **kwargs)
+
+
+def test_on_a_lazily_preprocessed_int16_recording(matcher):
+    # The workflow's path: generated int16 traces, band-pass + common median reference applied
+    # lazily (dask, margins), then detection streams over it.
+    from spkfn.generate import ground_truth_recording
+    from spkfn.preprocessing import bandpass_filter, common_reference
+
+    raw, gt, _ = ground_truth_recording(duration_s=8.0, probe="neuropixels1", num_channels=64, num_units=8,
+                                        firing_rate_hz=(2.0, 6.0), dtype="int16", seed=5)
+    rec = common_reference(bandpass_filter(raw), operator="median")
+    peaks = detect_peaks(rec, progress=False, chunk_size=20_000)
+    units = gt.unit_index.values
+    gm, pm = matcher(peaks["sample_index"], peaks["channel_index"], gt.sample_index.values,
+                     gt.best_channel.values[units], tol=12, locations=np.column_stack([rec.x.values, rec.y.values]))
+    big = gt.snr.values[units] > 5
+    assert gm[big].mean() >= 0.95 and pm.mean() >= 0.9
