@@ -162,7 +162,7 @@ def cross_violations(ta: np.ndarray, tb: np.ndarray, *, lo: int, hi: int) -> int
 
     >>> import numpy as np
     >>> cross_violations(np.array([100, 500]), np.array([90, 103, 510, 900]), lo=4, hi=20)
-    3
+    2
     """
     return int(_cross_violations(np.asarray(ta, np.int64), np.asarray(tb, np.int64), int(lo), int(hi)))
 
@@ -183,6 +183,7 @@ def clean_units(spikes: np.ndarray, tpl: np.ndarray, tchans: np.ndarray, *, nois
                 n_samples: int, locations: np.ndarray, params: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Remove duplicate spikes, merge split units, drop redundant and noise units; renumber units."""
     info: dict = {}
+    tpl, tchans = tpl.copy(), tchans.copy()  # merged groups take their largest unit's template
     n_units = tpl.shape[0]
     n_ch = noise.size
     if spikes.size == 0:

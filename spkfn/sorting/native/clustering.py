@@ -18,7 +18,7 @@ from numba import njit
 
 __all__ = ["split_clusters", "merge_clusters", "isocut", "pca_project", "CLUSTERING_METHODS"]
 
-CLUSTERING_METHODS = ("hdbscan", "isosplit")
+CLUSTERING_METHODS = ("isosplit",)
 
 
 def pca_project(x: np.ndarray, n_components: int) -> np.ndarray:
@@ -46,13 +46,6 @@ def pca_project(x: np.ndarray, n_components: int) -> np.ndarray:
 
 def _cluster_once(y: np.ndarray, *, method: str, min_cluster_size: int) -> np.ndarray:
     """Labels (>= 0) or -1 for noise, for the points ``y``."""
-    n = y.shape[0]
-    if method == "hdbscan":
-        from sklearn.cluster import HDBSCAN
-
-        lab = HDBSCAN(min_cluster_size=int(min_cluster_size), min_samples=max(2, int(min_cluster_size) // 2),
-                      allow_single_cluster=True, copy=True).fit_predict(y)
-        return lab.astype(np.int64)
     if method == "isosplit":
         from isosplit6 import isosplit6
 
@@ -64,7 +57,7 @@ def _cluster_once(y: np.ndarray, *, method: str, min_cluster_size: int) -> np.nd
     raise ValueError(f"method must be one of {CLUSTERING_METHODS}; got {method!r}.")
 
 
-def split_clusters(features: np.ndarray, *, method: str = "hdbscan", min_cluster_size: int = 20,
+def split_clusters(features: np.ndarray, *, method: str = "isosplit", min_cluster_size: int = 20,
                    n_pca: int = 6, max_depth: int = 4) -> np.ndarray:
     """Divisive clustering of one group of peaks: cluster, then cluster each part again, recursively.
 
@@ -72,7 +65,10 @@ def split_clusters(features: np.ndarray, *, method: str = "hdbscan", min_cluster
     ----------
     features : numpy.ndarray
         ``(n_peaks, n_features)`` features of the group (e.g. local SVD features, flattened).
-    method : {"hdbscan", "isosplit"}, default "hdbscan"
+    method : {"isosplit"}, default "isosplit"
+        isosplit (Magland & Barnett 2015, package ``isosplit6``). scikit-learn's HDBSCAN was
+        tried and dropped: with ``allow_single_cluster`` it merges well separated clusters, without
+        it a single Gaussian becomes noise.
     min_cluster_size : int, default 20
         Smallest cluster kept; smaller parts are noise (-1).
     n_pca : int, default 6

@@ -27,7 +27,7 @@ NATIVE_PARAMS: tuple[Param, ...] = (
     Param("feature_radius_um", float, 75.0, "features", "Channels within this radius of a peak's channel carry its features.", min=0, unit="µm"),
     Param("n_svd_components", int, 5, "features", "Temporal SVD components per channel.", min=1, max=20),
     # clustering
-    Param("clustering_method", str, "isosplit", "clustering", "Clustering of each part: 'hdbscan' (scikit-learn) or 'isosplit' (isosplit6 package).", choices=("hdbscan", "isosplit")),
+    Param("clustering_method", str, "isosplit", "clustering", "Clustering of each part: 'isosplit' (isosplit6 package; needs no number of clusters).", choices=("isosplit",)),
     Param("min_cluster_size", int, 20, "clustering", "Smallest cluster kept.", min=2),
     Param("n_pca", int, 6, "clustering", "Principal components each part is clustered in.", min=1, max=50),
     Param("max_split_depth", int, 4, "clustering", "Most levels of recursive splitting.", min=1, max=20),
@@ -61,4 +61,6 @@ NATIVE_PARAMS: tuple[Param, ...] = (
     Param("min_amplitude_median", float, 0.75, "cleanup", "Units whose spikes were fitted at a median scale below this fraction of their template are removed (noise fitted by a template).", min=0),
     Param("min_spikes", int, 20, "cleanup", "Units with fewer spikes are removed.", min=0),
     Param("min_snr", float, 2.5, "cleanup", "Units whose template peak is below this multiple of the noise are removed.", min=0),
+    # output
+    Param("save_intermediate", bool, False, "output", "Also write the clusters, templates and matched spikes before clean-up to the sorter's folder (.npz), for inspection."),
 )

@@ -98,10 +98,9 @@ def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_
     """Sort ``recording`` with the native sorter (see ``docs/sorting.md``); called by ``run_sorter``."""
     from ...io.binary import read_binary_folder, write_binary
     from . import _peeler
-    from .cleanup import clean_units, unit_properties
+    from .cleanup import clean_units, find_mixtures, unit_properties
     from .clustering import merge_clusters, split_clusters
     from .features import extract_features, temporal_basis
-    from .cleanup import find_mixtures
     from .templates import align_templates, dense_from_sparse, select_per_cluster, sparse_templates
 
     folder = Path(folder) if folder is not None else None
@@ -145,7 +144,7 @@ def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_
     # 5. features
     with log.phase("features"):
         sel = select_peaks(peaks, method="by_channel", n_peaks=min(peaks.size, p["max_peaks"]), seed=seed)
-        nb_f, na_f = ms(p["feature_ms_before"]), ms(p["feature_ms_after"])
+        nb_f = ms(p["feature_ms_before"])
         wf_sub = select_peaks(sel, method="uniform", n_peaks=min(sel.size, 5000), seed=seed + 1)
         wf = extract_snippets(rec, wf_sub, ms_before=p["feature_ms_before"], ms_after=p["feature_ms_after"],
                               radius_um=0.0, n_jobs=n_jobs, progress=False)[:, :, 0]
@@ -178,6 +177,8 @@ def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_
                                 dip_threshold=p["dip_threshold"], seed=seed)
         n_clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
         log.info["num_clusters"] = n_clusters
+        if folder is not None and p["save_intermediate"]:
+            np.savez(folder / "clusters_intermediate.npz", peaks=sel, merged=labels)
     if n_clusters == 0:
         return empty("clustering found no cluster")
     # 7. templates
@@ -211,8 +212,8 @@ def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_
                              amplitude_range=(1.0 / p["mixture_amplitude_ratio"], p["mixture_amplitude_ratio"]),
                              max_residual=p["mixture_max_residual"], duplicates=False)
         log.info["mixtures_removed"] = int((~keep).sum())
-        if folder is not None:
-            np.savez(folder / "templates_debug.npz", dense=dense, counts=counts, keep=keep)
+        if folder is not None and p["save_intermediate"]:
+            np.savez(folder / "templates_intermediate.npz", dense=dense, counts=counts, keep=keep)
         tpl, tchans = tpl[keep], tchans[keep]
         del dense
         log.info["num_templates"] = int(tpl.shape[0])
@@ -228,8 +229,8 @@ def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_
                                progress=progress)
         log.info["num_spikes_matched"] = int(spikes.size)
     # 9. clean-up
-    if folder is not None:
-        np.savez(folder / "pre_cleanup.npz", spikes=spikes, tpl=tpl, tchans=tchans, noise=noise)
+    if folder is not None and p["save_intermediate"]:
+        np.savez(folder / "matching_intermediate.npz", spikes=spikes, tpl=tpl, tchans=tchans, noise=noise)
     with log.phase("cleanup"):
         spikes, tpl, tchans, info = clean_units(spikes, tpl, tchans, noise=noise, fs=fs, n_samples=n, locations=loc, params=p)
         log.info.update(info)
