@@ -2,10 +2,10 @@
 
 1. Peaks are grouped by their peak channel. Within a group every peak has features on the same
    channels (the group's neighbourhood), so the group is clustered in one feature space.
-2. Each group is split recursively: project on its leading principal components, cluster (HDBSCAN,
-   Campello et al. 2013, or isosplit, Magland & Barnett 2015), and split each part again with its
-   own principal components, until a part no longer splits (divisive clustering with local PCA,
-   as in MountainSort's branch method and SpikeInterface's tridesclous2).
+2. Each group is split recursively: project on its leading principal components, cluster with
+   isosplit (Magland & Barnett 2015), and split each part again with its own principal
+   components, until a part no longer splits (divisive clustering with local PCA, as in
+   MountainSort's branch method and SpikeInterface's tridesclous2).
 3. A unit whose spikes peak on two neighbouring channels gives a cluster in each group; clusters
    are merged when the distribution of their spikes, projected on the axis joining their means
    on the channels both have features on, is unimodal (an isocut dip test, :func:`isocut`).

@@ -20,6 +20,13 @@ NATIVE_PARAMS: tuple[Param, ...] = (
     Param("detect_threshold", float, 5.0, "detection", "Peak detection threshold, in multiples of each channel's noise level (MAD).", min=0, min_exclusive=True),
     Param("detect_radius_um", float, 100.0, "detection", "A peak must be the largest within this radius (locally exclusive detection).", min=0, unit="µm"),
     Param("exclude_sweep_ms", float, 0.5, "detection", "A peak must be the extremum within ± this time.", min=0, max=10, unit="ms"),
+    # motion
+    Param("motion_correction", str, "auto", "motion", "'auto': estimate the motion from the larger peaks and correct the traces when the displacement spans at least motion_min_um; 'always'; 'never'. Needs spkfn.detection.motion.", choices=("auto", "always", "never")),
+    Param("motion_min_um", float, 10.0, "motion", "With motion_correction='auto', the traces are corrected when the estimated displacement spans at least this (max - min over time, at any depth).", min=0, unit="µm"),
+    Param("motion_peak_threshold", float, 7.0, "motion", "Peaks at least this multiple of the noise are localised (monopolar triangulation) for the motion estimate.", min=0, min_exclusive=True),
+    Param("motion_max_peaks", int, 100000, "motion", "Most peaks localised for the motion estimate (uniform seeded draw).", min=100),
+    Param("motion_bin_s", float, 2.0, "motion", "Time bin of the motion estimate (DREDge, Windolf et al. 2023).", min=0, min_exclusive=True, unit="s"),
+    Param("motion_rigid", bool, False, "motion", "Estimate one displacement for the whole probe instead of non-rigid windows along depth."),
     # features
     Param("max_peaks", int, 200000, "features", "Most peaks used for clustering (balanced across channels, seeded draw).", min=100),
     Param("feature_ms_before", float, 0.5, "features", "Feature window before the peak.", min=0, unit="ms"),

@@ -138,8 +138,24 @@ def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_
         log.info["num_peaks"] = int(peaks.size)
     if peaks.size < p["min_cluster_size"]:
         return empty(f"only {peaks.size} peaks were detected (threshold {p['detect_threshold']:g} × noise)")
-    # 4. motion (when the recording drifts): spkfn.detection.motion, when available
-    # TODO(motion): estimate / correct when spkfn.detection.motion lands.
+    # 4. motion: estimated from the larger peaks; the traces are corrected when the recording drifts
+    if p["motion_correction"] != "never":
+        with log.phase("motion"):
+            corrected = _motion_phase(rec, peaks, noise, p, folder=folder, seed=seed, n_jobs=n_jobs,
+                                      progress=progress, log=log)
+        if corrected is not None:
+            rec = corrected
+            with log.phase("noise"):
+                noise = noise_levels(rec, seed=seed, n_jobs=n_jobs).astype(np.float64)
+                noise = np.where(noise > 0, noise, np.median(noise[noise > 0]) if np.any(noise > 0) else 1.0)
+            with log.phase("detection"):
+                peaks = detect_peaks(rec, method="locally_exclusive", peak_sign="neg",
+                                     detect_threshold=p["detect_threshold"], exclude_sweep_ms=p["exclude_sweep_ms"],
+                                     radius_um=p["detect_radius_um"], noise_levels=noise, seed=seed, n_jobs=n_jobs,
+                                     progress=progress)
+                log.info["num_peaks_corrected"] = int(peaks.size)
+            if peaks.size < p["min_cluster_size"]:
+                return empty(f"only {peaks.size} peaks were detected after motion correction")
 
     # 5. features
     with log.phase("features"):
@@ -245,6 +261,58 @@ def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_
                                  **{k: ("unit", v) for k, v in props.items()})
     log.write()
     return sorting.assign_attrs(phases_s=json.dumps(log.phases), sorter_info=json.dumps(log.info, default=str))
+
+
+def _motion_phase(rec: xr.DataArray, peaks: np.ndarray, noise: np.ndarray, p: dict, *, folder, seed: int,
+                  n_jobs: int, progress: bool, log: PhaseLog) -> xr.DataArray | None:
+    """Estimate the motion from the larger peaks (``spkfn.detection.motion``, DREDge, non-rigid) and
+    return the motion-corrected recording when the displacement spans more than ``motion_min_um``
+    (always with ``motion_correction="always"``); None when nothing is corrected."""
+    try:
+        from ...detection import motion as motion_mod
+    except ImportError:  # spkfn.detection.motion not in this build
+        motion_mod = None
+    if motion_mod is None:
+        log.info["motion"] = "not available in this build (spkfn.detection.motion)"
+        if p["motion_correction"] == "always":
+            warnings.warn("spkfn sorter: motion_correction='always' but spkfn.detection.motion is not available; "
+                          "sorting without motion correction.", stacklevel=4)
+        return None
+    from ...detection import localize_peaks
+
+    fs = float(rec.attrs["sampling_frequency"])
+    duration_s = num_samples(rec) / fs
+    if duration_s < 4 * p["motion_bin_s"]:
+        log.info["motion"] = f"recording too short ({duration_s:.0f} s) to estimate motion"
+        return None
+    strong = peaks[np.abs(peaks["amplitude"]) >= p["motion_peak_threshold"] * noise[peaks["channel_index"]]]
+    strong = select_peaks(strong, method="uniform", n_peaks=min(strong.size, p["motion_max_peaks"]), seed=seed + 2)
+    if strong.size < 100:
+        log.info["motion"] = f"too few large peaks ({strong.size}) to estimate motion"
+        return None
+    locs = localize_peaks(rec, strong, method="monopolar_triangulation", n_jobs=n_jobs, progress=progress)
+    ok = np.isfinite(locs["y"])
+    motion = motion_mod.estimate_motion((strong[ok], locs["y"][ok]), recording=rec, method="dredge",
+                                        rigid=p["motion_rigid"], bin_s=p["motion_bin_s"], n_jobs=n_jobs,
+                                        progress=progress)
+    values = np.asarray(motion.values, dtype=np.float64)
+    span = float(np.nanmax(np.nanmax(values, axis=-2) - np.nanmin(values, axis=-2))) if values.size else 0.0
+    log.info["motion_span_um"] = round(span, 2)
+    if folder is not None:
+        np.savez(folder / "motion.npz", displacement_um=values, time_bin_s=motion.coords["time_bin"].values,
+                 depth_bin_um=motion.coords["depth_bin"].values)
+    if p["motion_correction"] == "auto" and span < p["motion_min_um"]:
+        log.info["motion"] = f"no correction: displacement span {span:.1f} µm < motion_min_um"
+        return None
+    log.info["motion"] = f"corrected (displacement span {span:.1f} µm)"
+    corrected = motion_mod.correct_motion(rec, motion)
+    if folder is not None and p["cache_preprocessed"]:
+        from ...io.binary import read_binary_folder, write_binary
+
+        path = write_binary(corrected, folder / "motion_corrected.bin", dtype="float32", n_jobs=n_jobs,
+                            progress=progress)
+        corrected = read_binary_folder(path)
+    return corrected
 
 
 def _sparsify(tpl: np.ndarray, tchans: np.ndarray, noise: np.ndarray, snr: float):
