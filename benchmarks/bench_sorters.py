@@ -306,9 +306,10 @@ def _earlier_run(out_dir: Path, case: str, sorter: str, args) -> dict | None:
                     if row["case"] == case and row["sorter"] == sorter and row["status"] == "ok":
                         m = {"status": "ok", "process_wall_s": float(row["process_wall_s"]),
                              "peak_rss_gib": float(row["peak_rss_gib"]),
-                             "measured_utc": _measured_date(path)}
+                             "measured_utc": row.get("measured_utc") or _measured_date(path)}
         if m is None:
             return None
+        (out_dir / "measured.json").write_text(json.dumps(m))  # keep the original date for later reuses
     if m.get("status") != "ok":
         return None
     m = dict(m)
@@ -420,7 +421,7 @@ def main(argv=None) -> int:
                 cmd = [_python_for(sorter, args), me, "--worker", "--case-dir", str(case_dir), "--sorter", sorter,
                        "--out-dir", str(out_dir), "--n-jobs", str(args.n_jobs)]
                 m = _run_measured(cmd, log=out_dir / "run.log", timeout_s=args.timeout_s)
-                m["measured_utc"] = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M")
+                m["measured_utc"] = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
                 (out_dir / "measured.json").write_text(json.dumps(m))
             else:
                 print(f"[{case}] {sorter}: reusing the run of {m.get('measured_utc', 'an earlier run')}", flush=True)
