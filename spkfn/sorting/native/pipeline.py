@@ -97,10 +97,10 @@ def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_
         progress: bool = True) -> xr.Dataset:
     """Sort ``recording`` with the native sorter (see ``docs/sorting.md``); called by ``run_sorter``."""
     from ...io.binary import read_binary_folder, write_binary
-    from . import _peeler
     from .cleanup import clean_units, find_mixtures, unit_properties
     from .clustering import merge_clusters, split_clusters
     from .features import extract_features, temporal_basis
+    from .matching import match_templates
     from .templates import align_templates, dense_from_sparse, select_per_cluster, sparse_templates
 
     folder = Path(folder) if folder is not None else None
@@ -237,12 +237,10 @@ def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_
         return empty("no cluster had enough spikes for a template")
     # 8. matching
     with log.phase("matching"):
-        spikes = _peeler.match(rec, tpl, tchans, nbefore=nb_t, noise_levels=noise,
-                               neighbours=neighbour_table(rec, radius_um=p["matching_radius_um"]),
-                               detect_threshold=p["matching_threshold"], z_threshold=p["matching_z"],
-                               amplitude_range=(p["amplitude_min"], p["amplitude_max"]), n_jobs=n_jobs,
-                               channel_locations=loc, candidate_radius_um=p["matching_radius_um"],
-                               progress=progress)
+        spikes = match_templates(rec, tpl, tchans, nbefore=nb_t, noise_levels=noise,
+                                 detect_threshold=p["matching_threshold"], z_threshold=p["matching_z"],
+                                 amplitude_range=(p["amplitude_min"], p["amplitude_max"]),
+                                 candidate_radius_um=p["matching_radius_um"], n_jobs=n_jobs, progress=progress)
         log.info["num_spikes_matched"] = int(spikes.size)
     # 9. clean-up
     if folder is not None and p["save_intermediate"]:

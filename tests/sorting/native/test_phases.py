@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from spkfn.sorting import default_params
 from spkfn.sorting.native.cleanup import clean_units, coincidence_counts, remove_duplicate_spikes
@@ -164,3 +165,61 @@ def test_select_per_cluster_and_dense_from_sparse():
     sp = np.ones((1, 3, 2), np.float32)
     dense = dense_from_sparse(sp, np.array([[4, -1]]), 6)
     assert dense.shape == (1, 3, 6) and dense[0, :, 4].tolist() == [1, 1, 1] and dense.sum() == 3
+
+
+def _planted(n=60000, seed=0):
+    from spkfn.io import from_array
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 5, (n, 6)).astype(np.float32)
+    w0 = np.zeros((30, 3), np.float32)
+    w0[10] = [-100, -50, -20]
+    w0[15] = [30, 15, 5]
+    w1 = np.zeros((30, 3), np.float32)
+    w1[10] = [-20, -70, -90]
+    w1[8] = [10, 20, 20]
+    t0 = np.arange(500, n - 500, 997)
+    t1 = t0[::2] + 7  # every other spike of unit 1 overlaps one of unit 0
+    for t in t0:
+        x[t - 10:t + 20, 0:3] += w0
+    for t in t1:
+        x[t - 10:t + 20, 2:5] += 0.8 * w1
+    rec = from_array(x, sampling_frequency=30000.0, channel_locations=np.column_stack([np.zeros(6), np.arange(6) * 20.0]))
+    tpl = np.stack([w0, w1])
+    chans = np.array([[0, 1, 2], [2, 3, 4]])
+    return rec, tpl, chans, t0, t1
+
+
+def test_match_templates_recovers_overlapping_spikes_and_amplitudes():
+    from spkfn.sorting.native.matching import match_templates
+
+    rec, tpl, chans, t0, t1 = _planted()
+    sp = match_templates(rec, tpl, chans, nbefore=10, noise_levels=np.full(6, 5.0), progress=False)
+    np.testing.assert_array_equal(sp["sample_index"][sp["unit_index"] == 0], t0)
+    np.testing.assert_array_equal(sp["sample_index"][sp["unit_index"] == 1], t1)
+    a1 = sp["amplitude"][sp["unit_index"] == 1]  # planted at 0.8; noise sd of the fit ~0.04
+    assert abs(a1.mean() - 0.8) < 0.02 and np.abs(a1 - 0.8).max() < 0.2
+
+
+def test_match_templates_independent_of_chunking_and_jobs():
+    from spkfn.sorting.native.matching import match_templates
+
+    rec, tpl, chans, _, _ = _planted(seed=1)
+    a = match_templates(rec, tpl, chans, nbefore=10, noise_levels=np.full(6, 5.0), progress=False, n_jobs=1)
+    b = match_templates(rec, tpl, chans, nbefore=10, noise_levels=np.full(6, 5.0), progress=False, n_jobs=2,
+                        chunk_size=7001)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_match_templates_validates_inputs():
+    from spkfn.sorting.native.matching import match_templates
+
+    rec, tpl, chans, _, _ = _planted(n=3000)
+    with pytest.raises(ValueError, match="noise_levels"):
+        match_templates(rec, tpl, chans, nbefore=10, noise_levels=np.full(5, 5.0))
+    with pytest.raises(ValueError, match="channels"):
+        match_templates(rec, tpl, chans[:, :2], nbefore=10, noise_levels=np.full(6, 5.0))
+    with pytest.raises(ValueError, match="amplitude_range"):
+        match_templates(rec, tpl, chans, nbefore=10, noise_levels=np.full(6, 5.0), amplitude_range=(2.0, 1.0))
+    empty = match_templates(rec, tpl[:0], chans[:0], nbefore=10, noise_levels=np.full(6, 5.0), progress=False)
+    assert empty.size == 0

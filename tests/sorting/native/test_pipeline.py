@@ -11,7 +11,7 @@ import xarray as xr
 
 from spkfn.comparison import compare_to_ground_truth
 from spkfn.generate import ground_truth_recording
-from spkfn.io import from_array
+from spkfn.io import from_array, read_binary_folder, write_binary
 from spkfn.preprocessing import apply_pipeline
 from spkfn.sorting import SORTERS, default_params, describe_params, run_sorter
 
@@ -82,6 +82,9 @@ def test_preprocessed_input_is_not_filtered_again(gt_case, tmp_path):
     rec, gt = gt_case
     pre = apply_pipeline(rec, [{"bandpass_filter": {"freq_min_hz": 300.0, "freq_max_hz": 6000.0}},
                                {"common_reference": {"operator": "median"}}])
+    # as the workflow does: the preprocessed recording is written once, then sorted
+    pre = read_binary_folder(write_binary(pre, tmp_path / "pre.bin", dtype="float32", progress=False))
+    assert [s["step"] for s in pre.attrs["pipeline"]] == ["bandpass_filter", "common_reference"]
     sorting = run_sorter(pre, sorter="spkfn", folder=tmp_path / "pre", seed=0, n_jobs=1)
     info = json.loads(sorting.attrs["sorter_info"])
     assert info["preprocessing_applied"] == []

@@ -1,14 +1,14 @@
-"""A simple greedy template matcher, private to the sorter's development.
+"""Template matching: find the spikes of known units, overlapping ones included (greedy peeling).
 
-Stand-in for the template-matching engine being written on branch ``matching``
-(``spkfn.sorting.native.matching.match_templates``); the pipeline calls it through
-:func:`match` only, so that swapping the engine is a one-line change.
+:func:`match_templates` — per chunk (with margins), find the peaks of the residual (locally
+exclusive threshold crossings); for each, largest first, fit every candidate template (templates
+whose main channel is within ``candidate_radius_um``) at a few time shifts by least squares
+(amplitude ``a = <r, w> / <w, w>`` within bounds) and keep the fit that removes the most energy,
+``<r, w>^2 / <w, w>``, if its z-score ``<r, w> / (|w| sigma)`` clears ``z_threshold``; subtract
+``a w``; repeat on the samples that changed until nothing fits. This is matching pursuit with
+sparse templates (Mallat & Zhang 1993; as in SpyKING CIRCUS, Yger et al. 2018, and Kilosort,
+Pachitariu et al. 2016), run chunk by chunk in a numba kernel.
 
-Per chunk: find peaks of the residual (locally exclusive threshold crossings); for each, largest
-first, fit every candidate template (templates with the peak's channel in their support) at a few
-time shifts by least squares (amplitude ``a = <r, w> / <w, w>`` within bounds) and keep the fit
-that removes the most energy, ``<r, w>^2 / <w, w>``, if its z-score ``<r, w> / (|w| sigma)``
-clears the threshold; subtract ``a w``; repeat on the samples that changed until nothing fits.
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ import xarray as xr
 from numba import njit
 
 from ...core.chunks import map_chunks
+from ...core.validate import check_int, check_number
+from ...detection import neighbour_table
 from ...detection.peaks import _locally_exclusive
+from ...io.recording import channel_locations as _channel_locations
+
+__all__ = ["match_templates", "SPIKE_DTYPE"]
 
 SPIKE_DTYPE = np.dtype([("sample_index", "int64"), ("unit_index", "int64"), ("amplitude", "float32"),
                         ("channel_index", "int64")])
@@ -160,16 +165,101 @@ def _peel(traces, core0, core1, W, chans, norms2, sig_u, cand, neighbours, lo_ra
     return out_t[:count], out_u[:count], out_a[:count]
 
 
-def match(recording: xr.DataArray, templates: np.ndarray, channels: np.ndarray, *, nbefore: int,
-          noise_levels: np.ndarray, neighbours: np.ndarray, detect_threshold: float = 4.0, z_threshold: float = 6.0,
-          amplitude_range=(0.5, 2.0), max_shift: int = 2, n_passes: int = 4, channel_locations=None,
-          candidate_radius_um: float = 50.0,
-          sweep: int = 3, run_max: int = 15, chunk_size: int | None = None, n_jobs: int | None = None,
-          progress: bool = True) -> np.ndarray:
-    """Greedy matching of sparse templates ``(n_units, n_t, k)`` on ``channels (n_units, k)``.
+def match_templates(recording: xr.DataArray, templates: np.ndarray, channels: np.ndarray, *, nbefore: int,
+                    noise_levels, detect_threshold: float = 4.0, z_threshold: float = 6.0,
+                    amplitude_range=(0.5, 2.0), candidate_radius_um: float = 50.0, max_shift: int = 2,
+                    n_passes: int = 4, sweep: int = 3, run_max: int = 15, chunk_size: int | None = None,
+                    n_jobs: int | None = None, progress: bool = True) -> np.ndarray:
+    """Find the spikes of known units by greedy template matching (peeling).
 
-    Returns a structured array (``SPIKE_DTYPE``) sorted by sample then unit.
+    Parameters
+    ----------
+    recording : xarray.DataArray
+        The preprocessed recording (µV) the templates were estimated on, with geometry.
+    templates : numpy.ndarray
+        ``(n_units, n_samples, k)`` sparse templates (µV): unit ``u``'s waveform on channels
+        ``channels[u]``; the spike time is sample ``nbefore``.
+    channels : numpy.ndarray
+        ``(n_units, k)`` int channel indices of each template's columns, padded with -1.
+    nbefore : int
+        Samples before the spike time in a template.
+    noise_levels : array_like
+        ``(n_channels,)`` noise standard deviation (µV) of each channel.
+    detect_threshold : float, default 4.0
+        Residual peaks beyond this multiple of the noise are tried.
+    z_threshold : float, default 6.0
+        A fit is accepted when ``<r, w> / (|w| sigma)`` reaches this (``sigma``: the noise of the
+        template's channels weighted by its energy there).
+    amplitude_range : (float, float), default (0.5, 2.0)
+        Bounds of the fitted amplitude scale.
+    candidate_radius_um : float, default 50.0
+        Residual peaks are locally exclusive within this radius, and the templates whose main
+        channel is within it of the peak's channel are tried.
+    max_shift : int, default 2
+        Time shifts tried around each peak (samples).
+    n_passes : int, default 4
+        Most peel passes per chunk.
+    sweep, run_max : int
+        Locally exclusive peak detection parameters (samples).
+    chunk_size, n_jobs, progress
+        Chunking (:func:`spkfn.core.chunks.map_chunks`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Structured array (:data:`SPIKE_DTYPE`: ``sample_index``, ``unit_index``, ``amplitude``
+        (fitted scale), ``channel_index`` (the template's main channel)) sorted by sample, then
+        unit. Identical whatever ``n_jobs`` and the chunking (within the margins).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spkfn.io import from_array
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(0, 5, (30000, 4)).astype("float32")
+    >>> w = np.zeros((30, 2), "float32"); w[10, 0], w[10, 1], w[14, 0] = -100, -60, 30
+    >>> times = np.array([1000, 1012, 5000, 20000])  # two overlapping spikes at 1000 and 1012
+    >>> for t in times:
+    ...     x[t - 10:t + 20, 1:3] += w
+    >>> rec = from_array(x, sampling_frequency=30000.0, channel_locations=[[0, 0], [0, 20], [0, 40], [0, 60]])
+    >>> spikes = match_templates(rec, w[None], np.array([[1, 2]]), nbefore=10, noise_levels=np.full(4, 5.0),
+    ...                          progress=False)
+    >>> spikes["sample_index"].tolist(), np.round(spikes["amplitude"], 1).tolist()
+    ([1000, 1012, 5000, 20000], [1.0, 1.0, 1.0, 1.0])
     """
+    templates = np.asarray(templates)
+    channels = np.asarray(channels)
+    n_ch = recording.sizes["channel"]
+    if templates.ndim != 3:
+        raise ValueError(f"templates must be (n_units, n_samples, k); got shape {templates.shape}.")
+    if channels.shape != (templates.shape[0], templates.shape[2]):
+        raise ValueError(f"channels must be (n_units, k) = {(templates.shape[0], templates.shape[2])} like the "
+                         f"templates; got shape {channels.shape}.")
+    if channels.size and (channels.max() >= n_ch or channels.min() < -1):
+        raise ValueError(f"channels must be channel indices in [0, {n_ch}) or -1 (padding).")
+    nbefore = check_int("nbefore", nbefore, min_value=0, max_value=max(templates.shape[1] - 1, 0))
+    noise = np.asarray(noise_levels, dtype=np.float64)
+    if noise.shape != (n_ch,) or not np.all(noise > 0):
+        raise ValueError(f"noise_levels must be {n_ch} positive values (one per channel); got shape {noise.shape}.")
+    check_number("detect_threshold", detect_threshold, min_value=0, min_inclusive=False)
+    check_number("z_threshold", z_threshold, min_value=0)
+    lo_a, hi_a = (float(v) for v in amplitude_range)
+    if not 0 < lo_a <= hi_a:
+        raise ValueError(f"amplitude_range must be (lo, hi) with 0 < lo <= hi; got {amplitude_range!r}.")
+    check_number("candidate_radius_um", candidate_radius_um, min_value=0)
+    max_shift = check_int("max_shift", max_shift, min_value=0)
+    n_passes = check_int("n_passes", n_passes, min_value=1)
+    neighbours = neighbour_table(recording, radius_um=candidate_radius_um)
+    return _match(recording, templates, channels, nbefore=nbefore, noise=noise, neighbours=neighbours,
+                  channel_locations=_channel_locations(recording), detect_threshold=float(detect_threshold),
+                  z_threshold=float(z_threshold), amplitude_range=(lo_a, hi_a),
+                  candidate_radius_um=float(candidate_radius_um), max_shift=max_shift, n_passes=n_passes,
+                  sweep=int(sweep), run_max=int(run_max), chunk_size=chunk_size, n_jobs=n_jobs, progress=progress)
+
+
+def _match(recording, templates, channels, *, nbefore, noise, neighbours, channel_locations, detect_threshold,
+           z_threshold, amplitude_range, candidate_radius_um, max_shift, n_passes, sweep, run_max, chunk_size,
+           n_jobs, progress) -> np.ndarray:
     n_units, n_t, kmax = templates.shape
     n_ch = recording.sizes["channel"]
     if n_units == 0:
@@ -177,7 +267,6 @@ def match(recording: xr.DataArray, templates: np.ndarray, channels: np.ndarray, 
     W = np.ascontiguousarray(templates, dtype=np.float32)
     chans = np.ascontiguousarray(channels, dtype=np.int64)
     norms2 = (W.astype(np.float64) ** 2).sum(axis=(1, 2))
-    noise = np.asarray(noise_levels, dtype=np.float64)
     energy_ch = (W.astype(np.float64) ** 2).sum(axis=1)  # (units, k)
     noise_u = np.where(chans >= 0, noise[np.maximum(chans, 0)], 0.0)
     sig_u = np.sqrt((energy_ch * noise_u ** 2).sum(1) / np.maximum(norms2, 1e-12))
