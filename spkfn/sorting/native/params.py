@@ -12,10 +12,12 @@ NATIVE_PARAMS: tuple[Param, ...] = (
     Param("freq_min_hz", float, 300.0, "preprocessing", "Low cut-off of the band-pass filter.", min=0, min_exclusive=True, unit="Hz"),
     Param("freq_max_hz", float, 6000.0, "preprocessing", "High cut-off of the band-pass filter.", min=0, min_exclusive=True, unit="Hz"),
     Param("reference", str, "median", "preprocessing", "Common reference subtracted per group (shank) unless already applied: 'median', 'average' or 'none'.", choices=("median", "average", "none")),
-    Param("reference_when", str, "auto", "preprocessing", "'auto': skip the reference when attrs['pipeline'] already has one; 'always'.", choices=("auto", "always")),
+    Param("reference_when", str, "auto", "preprocessing", "'auto': skip the reference when attrs['pipeline'] already has one or a group has fewer than reference_min_channels channels; 'always'.", choices=("auto", "always")),
+    Param("reference_min_channels", int, 16, "preprocessing", "With reference_when='auto', no common reference on groups (shanks) with fewer channels: on a tetrode every unit is on most channels and the reference would subtract the spikes.", min=1),
     Param("whiten", bool, False, "preprocessing", "Whiten the traces locally (ZCA over the channels within whiten_radius_um) before sorting."),
     Param("whiten_radius_um", float, 100.0, "preprocessing", "Radius of the local whitening.", min=0, min_exclusive=True, unit="µm"),
     Param("cache_preprocessed", bool, True, "preprocessing", "Write the preprocessed traces to the sorter's folder once (float32) instead of recomputing the filters at every pass."),
+    Param("keep_preprocessed", bool, False, "preprocessing", "Keep the preprocessed (and motion-corrected) traces cached in the sorter's folder after the run; by default they are deleted at the end."),
     # detection
     Param("detect_threshold", float, 5.0, "detection", "Peak detection threshold, in multiples of each channel's noise level (MAD).", min=0, min_exclusive=True),
     Param("detect_radius_um", float, 100.0, "detection", "A peak must be the largest within this radius (locally exclusive detection).", min=0, unit="µm"),

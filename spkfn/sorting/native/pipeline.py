@@ -82,8 +82,15 @@ def preprocess(recording: xr.DataArray, params: dict, *, seed: int, n_jobs: int,
         rec = bandpass_filter(rec, freq_min_hz=params["freq_min_hz"], freq_max_hz=params["freq_max_hz"])
         applied.append("bandpass_filter")
     if params["reference"] != "none" and (params["reference_when"] == "always" or not referenced):
-        rec = common_reference(rec, operator=params["reference"])
-        applied.append("common_reference")
+        # On a few channels (a tetrode) every unit is on most of them: a common reference would
+        # subtract the spikes themselves.
+        _, per_group = np.unique(rec.coords["group"].values, return_counts=True)
+        if params["reference_when"] == "auto" and per_group.min() < params["reference_min_channels"]:
+            log.info["reference_skipped"] = (f"{int(per_group.min())} channels in a group "
+                                             f"< reference_min_channels={params['reference_min_channels']}")
+        else:
+            rec = common_reference(rec, operator=params["reference"])
+            applied.append("common_reference")
     if params["whiten"] and not whitened:
         rec, _ = whiten(rec, mode="local", radius_um=params["whiten_radius_um"], seed=seed, n_jobs=n_jobs)
         applied.append("whiten")
@@ -93,9 +100,24 @@ def preprocess(recording: xr.DataArray, params: dict, *, seed: int, n_jobs: int,
     return rec, applied
 
 
+#: Trace caches the sorter writes to its folder (removed at the end unless keep_preprocessed).
+_CACHES = ("preprocessed.bin", "motion_corrected.bin")
+
+
 def run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_jobs: int = 1,
         progress: bool = True) -> xr.Dataset:
     """Sort ``recording`` with the native sorter (see ``docs/sorting.md``); called by ``run_sorter``."""
+    try:
+        return _run(recording, params=params, folder=folder, seed=seed, n_jobs=n_jobs, progress=progress)
+    finally:
+        if folder is not None and not params["keep_preprocessed"]:
+            for name in _CACHES:
+                for path in (Path(folder) / name, Path(folder) / (name + ".json")):
+                    path.unlink(missing_ok=True)
+
+
+def _run(recording: xr.DataArray, *, params: dict, folder=None, seed: int = 0, n_jobs: int = 1,
+         progress: bool = True) -> xr.Dataset:
     from ...io.binary import read_binary_folder, write_binary
     from .cleanup import clean_units, find_mixtures, unit_properties
     from .clustering import merge_clusters, split_clusters
