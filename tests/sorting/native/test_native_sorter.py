@@ -125,6 +125,8 @@ def test_drift_is_corrected_when_motion_estimation_is_available(tmp_path):
     never = run_sorter(rec, sorter="spkfn", folder=tmp_path / "never", seed=0, n_jobs=1,
                        params={"motion_correction": "never"})
     assert json.loads(auto.attrs["sorter_info"])["motion"].startswith("corrected")
+    two = run_sorter(rec, sorter="spkfn", folder=tmp_path / "two", seed=0, n_jobs=2)
+    assert _data(two).identical(_data(auto))  # motion estimate and correction independent of n_jobs
     assert "motion" not in json.loads(never.attrs["sorter_info"])
     # Measured: 7 units well detected with the correction, 4 without.
     assert _well(gt, auto) >= 6
