@@ -341,8 +341,18 @@ def _sidecar(rec: xr.DataArray, dtype: np.dtype) -> dict:
         "channel_locations": np.column_stack([rec.x.values, rec.y.values]).tolist() if has_geometry(rec) else None,
         "probe": rec.attrs.get("probe"),
         "source": rec.attrs.get("source"),
+        # the preprocessing steps already applied (apply_pipeline), so that readers do not redo them
+        "pipeline": _json_or_none(rec.attrs.get("pipeline")),
     }
     return meta
+
+
+def _json_or_none(value):
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return None
+    return value
 
 
 def read_binary_folder(path, *, chunk_size: int | None = None) -> xr.DataArray:
@@ -382,4 +392,6 @@ def read_binary_folder(path, *, chunk_size: int | None = None) -> xr.DataArray:
         rec.attrs["probe"] = meta["probe"]
     if meta.get("source"):
         rec.attrs["source"] = {**meta["source"], "binary_copy": str(path.resolve())}
+    if meta.get("pipeline"):
+        rec.attrs["pipeline"] = meta["pipeline"]
     return rec

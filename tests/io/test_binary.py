@@ -115,3 +115,14 @@ def test_truncated_file_detected(tmp_path):
         read_binary_folder(p)
     meta = json.loads(sidecar_path(p).read_text())
     assert meta["num_samples"] == 100
+
+
+def test_binary_copy_keeps_the_preprocessing_steps(tmp_path):
+    from spkfn.io import from_array, read_binary_folder, write_binary
+    from spkfn.preprocessing import apply_pipeline
+
+    rec = from_array(np.random.default_rng(0).normal(size=(3000, 4)).astype("float32"), sampling_frequency=30000.0)
+    pre = apply_pipeline(rec, [{"bandpass_filter": {"freq_min_hz": 300.0}}])
+    back = read_binary_folder(write_binary(pre, tmp_path / "p.bin", progress=False))
+    assert back.attrs["pipeline"] == pre.attrs["pipeline"]
+    assert "pipeline" not in read_binary_folder(write_binary(rec, tmp_path / "r.bin", progress=False)).attrs
