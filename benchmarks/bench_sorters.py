@@ -349,6 +349,7 @@ def main(argv=None) -> int:
                          "memory from measured.json or the earlier results CSV); only the comparison is recomputed")
     ap.add_argument("--note", action="append", default=[], help="a line appended under the table (repeatable)")
     ap.add_argument("--tag", default="", help="suffix of the result files (default: the case names)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the result rows to this JSON file")
     # internal modes
     ap.add_argument("--generate", metavar="CASE")
     ap.add_argument("--worker", action="store_true")
@@ -447,6 +448,10 @@ def main(argv=None) -> int:
             rows.append(row)
     tag = args.tag or "_".join(cases)
     write_results(rows, args.out, tag, args)
+    print((args.out / f"sorters_{tag}.md").read_text(), flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=1, default=str))
     if args.update_docs:
         update_docs(args.out / f"sorters_{tag}.md")
     return 0

@@ -106,7 +106,10 @@ def read_zarr(path, *, load: bool | None = None):
     if not path.exists():
         raise FileNotFoundError(f"zarr store {str(path)!r} does not exist.")
     try:
-        ds = xr.open_zarr(path, consolidated=False, zarr_format=3)
+        with warnings.catch_warnings():
+            # Snakemake marks directory outputs with a '.snakemake_timestamp' file inside the store
+            warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp is not recognized")
+            ds = xr.open_zarr(path, consolidated=False, zarr_format=3)
     except Exception as e:  # zarr raises several types for a broken store
         raise ValueError(f"{path} is not a readable zarr store ({type(e).__name__}: {e}); it may be incomplete or corrupt.") from e
     kind = ds.attrs.get("spkfn_kind")

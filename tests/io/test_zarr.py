@@ -76,3 +76,16 @@ def test_read_errors(tmp_path):
     (tmp_path / "junk.zarr").mkdir()
     with pytest.raises(ValueError):
         read_zarr(tmp_path / "junk.zarr")
+
+
+def test_store_marked_by_snakemake_reads_without_warning(tmp_path):
+    # Snakemake writes '.snakemake_timestamp' into directory() outputs; reading must stay quiet
+    import warnings
+
+    s = sorting_from_arrays([5, 1, 9], [0, 1, 0], sampling_frequency=30000.0)
+    path = write_zarr(s, tmp_path / "s.zarr")
+    (path / ".snakemake_timestamp").write_text("")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        back = read_zarr(path)
+    assert back.sample_index.values.tolist() == [1, 5, 9]
