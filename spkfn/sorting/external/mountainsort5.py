@@ -58,7 +58,11 @@ def run_mountainsort5(recording: xr.DataArray, *, params: dict, folder: Path, se
                 file_paths=[str(bin_path)], sampling_frequency=fs, dtype="float32", num_channels=n_ch,
                 channel_ids=recording.coords["channel"].values.astype(str),
             )
-            si_rec.set_channel_locations(channel_locations(recording))
+            # SpikeInterface >= 0.103 deprecates set_channel_locations for a dummy probe
+            if hasattr(si_rec, "set_dummy_probe_from_locations"):
+                si_rec.set_dummy_probe_from_locations(channel_locations(recording))
+            else:
+                si_rec.set_channel_locations(channel_locations(recording))
             if p["scheme"] == "1":
                 sp = ms5.Scheme1SortingParameters(
                     detect_threshold=p["detect_threshold"],
