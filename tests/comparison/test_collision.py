@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from cmp_synth import FS, gt_and_tested
+from .cmp_synth import FS, gt_and_tested
 
 from spkfn.comparison import (
     collision_recall,

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from cmp_synth import FS, gt_and_tested
+from .cmp_synth import FS, gt_and_tested
 
 from spkfn.comparison import (
     StudyCase,
