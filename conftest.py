@@ -1,9 +1,9 @@
 # Root conftest: keep pytest's collection to tests/, the library's doctests and the built notebooks.
-collect_ignore = ["notebooks/src", "notebooks/build.py", "benchmarks", "results", "Snakefile", "build"]
-
 from pathlib import Path as _Path
 
 import pytest as _pytest
+
+collect_ignore = ["notebooks/src", "notebooks/build.py", "benchmarks", "results", "Snakefile", "build"]
 
 _SHARED = _Path(__file__).resolve().parent.parent / "shared" / "data"
 

@@ -6,11 +6,6 @@ Peaks are a structured numpy array (:data:`PEAK_DTYPE`: ``sample_index``, ``chan
 
 from ._common import PEAK_DTYPE, neighbour_table
 from .localization import LOCALIZATION_METHODS, LOCATION_DTYPES, localize_peaks
-from .noise import NOISE_METHODS, noise_levels
-from .peaks import DETECTION_METHODS, detect_peaks, estimate_prototype
-from .selection import SELECTION_METHODS, select_peaks
-from .snippets import extract_snippets
-
 from .motion import (
     INTERPOLATION_METHODS,
     MOTION_METHODS,
@@ -21,6 +16,10 @@ from .motion import (
     estimate_motion,
     interpolate_motion,
 )
+from .noise import NOISE_METHODS, noise_levels
+from .peaks import DETECTION_METHODS, detect_peaks, estimate_prototype
+from .selection import SELECTION_METHODS, select_peaks
+from .snippets import extract_snippets
 
 __all__ = [
     "PEAK_DTYPE",

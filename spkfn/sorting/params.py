@@ -154,11 +154,6 @@ def get_sorter_spec(sorter: str) -> SorterSpec:
     if not isinstance(sorter, str):
         raise ValueError(f"sorter must be a name (str); got {sorter!r}. Registered sorters: {sorted(SORTERS)}.")
     if sorter not in SORTERS:
-        if sorter == "spkfn":
-            raise ValueError(
-                "the native sorter 'spkfn' is not available yet in this build (spkfn.sorting.native is not "
-                f"installed). Use one of the registered external sorters: {sorted(SORTERS)}."
-            )
         raise ValueError(f"unknown sorter {sorter!r}; registered sorters: {sorted(SORTERS)}.")
     return SORTERS[sorter]
 

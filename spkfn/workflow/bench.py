@@ -72,7 +72,7 @@ def _machine() -> dict:
     except OSError:  # pragma: no cover - not on every platform
         load = None
     return {"host": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "load_average": load, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            "load_average": load, "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
 
 
 def write_summary(runs: dict, path, *, config: dict | None = None) -> Path:

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import xarray as xr
-from .cmp_synth import FS, gt_and_tested, max_matching_size
 
 from spkfn.comparison import agreement_matrix, best_matching, hungarian_matching
 from spkfn.io import sorting_from_arrays, spike_trains
+
+from .cmp_synth import FS, gt_and_tested, max_matching_size
 
 
 def test_hand_built_counts_and_scores():

@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from .cmp_synth import FS, gt_and_tested
 
 from spkfn.comparison import (
     collision_recall,
@@ -13,6 +12,8 @@ from spkfn.comparison import (
     template_similarity,
 )
 from spkfn.io import sorting_from_arrays, templates_from_array
+
+from .cmp_synth import FS, gt_and_tested
 
 LAGS = np.array([-55, -40, -25, -9, -3, 0, 3, 9, 25, 40, 55])
 

@@ -3,10 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-from .cmp_synth import FS, gt_and_tested
 
 from spkfn.comparison import compare_to_ground_truth, performance_from_counts
 from spkfn.io import sorting_from_arrays
+
+from .cmp_synth import FS, gt_and_tested
 
 K = np.arange(1, 11)
 

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from .cmp_synth import FS, gt_and_tested
 
 from spkfn.comparison import compare_multiple_sorters, compare_sorters, consensus_sorting
 from spkfn.io import check_sorting, sorting_from_arrays, spike_trains
+
+from .cmp_synth import FS, gt_and_tested
 
 K = np.arange(1, 21) * 1000
 

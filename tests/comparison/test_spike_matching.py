@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from .cmp_synth import max_matching_size
 from scipy.optimize import linear_sum_assignment
 
 from spkfn.comparison import delta_frames_from_ms, match_spikes
+
+from .cmp_synth import max_matching_size
 
 
 def test_exact_counts_hand_built():

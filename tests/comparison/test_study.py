@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from .cmp_synth import FS, gt_and_tested
 
 from spkfn.comparison import (
     StudyCase,
@@ -14,6 +13,8 @@ from spkfn.comparison import (
     snr_from_templates,
 )
 from spkfn.io import templates_from_array
+
+from .cmp_synth import FS, gt_and_tested
 
 
 def make_cases():

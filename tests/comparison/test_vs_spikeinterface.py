@@ -7,10 +7,11 @@ exceed the maximum matching when ground-truth spikes are closer than 2 x delta, 
 
 import numpy as np
 import pytest
-from .cmp_synth import FS, gt_and_tested
 
 from spkfn.comparison import agreement_matrix, compare_sorters, compare_to_ground_truth
 from spkfn.io import sorting_from_arrays
+
+from .cmp_synth import FS, gt_and_tested
 
 si = pytest.importorskip("spikeinterface")
 pytestmark = pytest.mark.reference

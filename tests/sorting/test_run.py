@@ -169,11 +169,10 @@ def test_install_messages_of_external_sorters_say_how(monkeypatch):
         run_sorter(_rec(), sorter="mountainsort5")
 
 
-def test_native_sorter_not_available_yet():
-    if "spkfn" in SORTERS:
-        pytest.skip("the native sorter is registered in this build")
-    with pytest.raises(ValueError, match="'spkfn' is not available yet in this build"):
-        run_sorter(_rec())
+def test_native_sorter_is_registered_and_unknown_names_are_refused():
+    assert "spkfn" in SORTERS
+    with pytest.raises(ValueError, match=r"unknown sorter 'spkfm'; registered sorters: \[.*'spkfn'"):
+        run_sorter(_rec(), sorter="spkfm")
 
 
 def test_bad_seed_and_n_jobs(fake_sorter):
