@@ -65,7 +65,7 @@ NATIVE_PARAMS: tuple[Param, ...] = (
     Param("refractory_ms", float, 1.5, "cleanup", "Refractory period used by the merge test.", min=0, unit="ms"),
     Param("redundant_ms", float, 0.4, "cleanup", "Spikes of two units closer than this coincide.", min=0, unit="ms"),
     Param("redundant_fraction", float, 0.5, "cleanup", "A unit is redundant when more than this fraction of its spikes coincide with another unit's.", min=0, max=1),
-    Param("fragment_min_similarity", float, 0.9, "cleanup", "A unit whose template has at least this cosine similarity (best lag within ±1 ms) with another unit's ...", min=0, max=1),
+    Param("fragment_min_similarity", float, 0.8, "cleanup", "A unit whose template has at least this cosine similarity (best lag within ±1 ms) with another unit's ...", min=0, max=1),
     Param("fragment_max_ratio", float, 0.1, "cleanup", "... and fewer than this fraction of that unit's spikes is a fragment of it and is removed.", min=0, max=1),
     Param("min_amplitude_median", float, 0.75, "cleanup", "Units whose spikes were fitted at a median scale below this fraction of their template are removed (noise fitted by a template).", min=0),
     Param("min_spikes", int, 20, "cleanup", "Units with fewer spikes are removed.", min=0),
