@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ._common import axes_or_new as _axes
+
 __all__ = [
     "order_agreement",
     "plot_agreement_matrix",
@@ -25,15 +27,6 @@ __all__ = [
 ]
 
 _MAX_TICKS = 40
-
-
-def _axes(ax, figsize=(5.0, 4.0)):
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
 
 
 def order_agreement(agreement: xr.DataArray) -> xr.DataArray:
@@ -101,7 +94,7 @@ def plot_agreement_matrix(agreement: xr.DataArray, *, ordered: bool = True, ax=N
     matplotlib.axes.Axes
     """
     data = order_agreement(agreement) if ordered else agreement
-    ax = _axes(ax)
+    ax = _axes(ax, figsize=(5.0, 4.0))
     im = ax.imshow(np.asarray(data.values, dtype=np.float64), cmap=cmap, vmin=0.0, vmax=1.0,
                    aspect="auto", interpolation="nearest")
     _ticks(ax, "x", data.unit2.values)
@@ -128,7 +121,7 @@ def plot_confusion_matrix(confusion: pd.DataFrame, *, ax=None, cmap: str = "viri
     if not isinstance(confusion, pd.DataFrame):
         raise ValueError("confusion must be the DataFrame result.confusion of compare_to_ground_truth.")
     values = confusion.to_numpy(dtype=np.float64)
-    ax = _axes(ax)
+    ax = _axes(ax, figsize=(5.0, 4.0))
     shown = np.where(values > 0, values, np.nan)
     vmax = np.nanmax(shown) if np.any(values > 0) else 1.0
     ax.imshow(shown, cmap=cmap, norm=LogNorm(vmin=1.0, vmax=max(vmax, 1.0)), aspect="auto",
@@ -178,7 +171,7 @@ def plot_performance(performance: pd.DataFrame, *, metrics=_METRICS, sort_by: st
     matplotlib.axes.Axes
     """
     data = performance_by_rank(performance, metrics=metrics, sort_by=sort_by)
-    ax = _axes(ax)
+    ax = _axes(ax, figsize=(5.0, 4.0))
     for m in metrics:
         ax.plot(data["rank"], data[m], marker="o", markersize=3, label=m)
     ax.set_xlabel(f"GT units (sorted by {sort_by})")
@@ -234,7 +227,7 @@ def plot_performance_vs_snr(units: pd.DataFrame, *, metric: str = "accuracy", sn
     matplotlib.axes.Axes
     """
     data = performance_vs_snr_data(units, metric=metric, snr=snr)
-    ax = _axes(ax)
+    ax = _axes(ax, figsize=(5.0, 4.0))
     for sorter, d in data.groupby("sorter", sort=False):
         ax.scatter(d["snr"], d[metric], s=12, alpha=0.8, label=sorter or None)
     ax.set_xlabel("SNR")
@@ -288,7 +281,7 @@ def plot_collision_recall(table: pd.DataFrame, *, similarity_bins=None, ax=None)
     matplotlib.axes.Axes
     """
     data = collision_recall_curves(table, similarity_bins=similarity_bins)
-    ax = _axes(ax)
+    ax = _axes(ax, figsize=(5.0, 4.0))
     for label, d in data.groupby("similarity_range", sort=False):
         ax.plot(d["lag_ms"], d["recall"], marker="o", markersize=3, label=f"similarity {label}")
     ax.set_xlabel("lag to the other unit's spike (ms)")
@@ -330,7 +323,7 @@ def plot_unit_categories(summary: pd.DataFrame, *, by: str = "sorter", ax=None):
     matplotlib.axes.Axes
     """
     data = unit_category_counts(summary, by=by)
-    ax = _axes(ax)
+    ax = _axes(ax, figsize=(5.0, 4.0))
     n = len(_CATEGORIES)
     width = 0.8 / n
     x = np.arange(len(data))

@@ -11,36 +11,8 @@ import numpy as np
 import xarray as xr
 
 from ..io.recording import channel_locations, has_geometry
-
-
-def auto_marker_size(n_points: int) -> float:
-    """Scatter marker area (pt²) that keeps dense maps readable and sparse ones visible.
-
-    1 pt² from 20 000 points up, growing as 1/n below (a few hundred peaks get ~12 pt²).
-
-    Examples
-    --------
-    >>> auto_marker_size(200_000), auto_marker_size(100)
-    (1.0, 12.0)
-    """
-    return float(np.clip(20_000 / max(int(n_points), 1), 1.0, 12.0))
-
-__all__ = [
-    "prepare_drift_map",
-    "plot_drift_map",
-    "prepare_peak_locations",
-    "plot_peak_locations",
-    "prepare_noise_levels",
-    "plot_noise_levels",
-]
-
-
-def _axes(ax, figsize=(8, 4)):
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
+from ._common import auto_marker_size
+from ._common import axes_or_new as _axes
 
 
 def _subsample(n: int, max_points: int | None, seed: int) -> np.ndarray:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .detection import auto_marker_size
+from ._common import auto_marker_size
+from ._common import axes_or_new as _axes
 
 __all__ = [
     "prepare_motion_drift_map",
@@ -19,15 +20,6 @@ __all__ = [
     "plot_motion",
     "plot_motion_summary",
 ]
-
-
-def _axes(ax, figsize=(8.0, 4.0)):
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
 
 
 def _select_group(motion: xr.DataArray | None, group):

@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from ..io.recording import channel_locations, get_traces, has_geometry
+from ._common import axes_or_new as _axes
 
 __all__ = [
     "prepare_traces",
@@ -20,14 +21,6 @@ __all__ = [
     "plot_templates",
     "plot_unit_positions",
 ]
-
-
-def _axes(ax, figsize=(8, 4)):
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
 
 
 def prepare_traces(rec: xr.DataArray, *, start_s: float = 0.0, duration_s: float = 0.1, channels=None,
