@@ -11,20 +11,24 @@ import pytest
 matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: Where ../shared/data may be: beside the repository, beside the working directory, or beside an
+#: ancestor (a worktree nested one or two levels deeper).
+_CANDIDATES = [REPO.parent / "shared" / "data", Path.cwd().parent / "shared" / "data",
+               *(p / "shared" / "data" for p in REPO.parents[1:3])]
+
+
+def shared_data_path(folder: str) -> Path:
+    """Path of ``folder`` in ``../shared/data`` (the real public files); skips the test when absent."""
+    for root in _CANDIDATES:
+        if (root / folder).exists():
+            return root / folder
+    pytest.skip(f"public test data {folder!r} is not available in ../shared/data")
 
 
 @pytest.fixture
 def shared_data():
-    """``../shared/data`` (the real public files); tests skip when it is absent."""
-
-    def _get(folder: str) -> Path:
-        p = SHARED_DATA / folder
-        if not p.exists():
-            pytest.skip(f"public test data {p} is not available")
-        return p
-
-    return _get
+    """:func:`shared_data_path` as a fixture."""
+    return shared_data_path
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import json
 import pickle
 import shutil
 import warnings
-from pathlib import Path
 
 import dask
 import dask.array as da
@@ -24,22 +23,6 @@ from spkfn.io.neo_io import (
     read_openephys,
     read_spikeglx,
 )
-
-_REPO = Path(__file__).resolve().parents[2]
-_CANDIDATES = [_REPO.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
-
-
-@pytest.fixture
-def shared_data():
-    """``../shared/data`` relative to the repository root; skip when the folder is absent."""
-
-    def _get(folder: str) -> Path:
-        for root in _CANDIDATES:
-            if (root / folder).exists():
-                return root / folder
-        pytest.skip(f"public test data {folder!r} is not available in ../shared/data")
-
-    return _get
 
 
 def _neo(cls, **kw):

@@ -4,7 +4,6 @@ import pickle
 import sys
 import warnings
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -16,22 +15,6 @@ pynwb = pytest.importorskip("pynwb")
 h5py = pytest.importorskip("h5py")
 
 from spkfn.io.nwb import list_electrical_series, read_nwb  # noqa: E402
-
-_REPO = Path(__file__).resolve().parents[2]
-_CANDIDATES = [_REPO.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
-
-
-@pytest.fixture
-def shared_data():
-    """``../shared/data`` relative to the repository root; skip when the folder is absent."""
-
-    def _get(folder: str) -> Path:
-        for root in _CANDIDATES:
-            if (root / folder).exists():
-                return root / folder
-        pytest.skip(f"public test data {folder!r} is not available in ../shared/data")
-
-    return _get
 
 
 def test_noise4sam_values_gain_geometry(shared_data):

@@ -10,16 +10,7 @@ import pytest
 
 from spkfn.io import check_sorting, read_kilosort, read_phy_params, spike_unit_ids, unit_counts
 
-# ../shared/data relative to the repository root (or to an ancestor, for a worktree nested deeper).
-DATA = next((p / "shared" / "data" for p in Path(__file__).resolve().parents[3:6] if (p / "shared" / "data").is_dir()),
-            Path(__file__).resolve().parents[3] / "shared" / "data")
-
-
-def _folder(name: str) -> Path:
-    p = DATA / name
-    if not p.is_dir():
-        pytest.skip(f"shared data folder {name} is not available ({p})")
-    return p
+from ..conftest import shared_data_path as _folder
 
 
 def _check_against_numpy(s, folder: Path, fs: float):

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import dask.array as da
 import numpy as np
 import pytest
@@ -12,15 +10,9 @@ from spkfn.preprocessing.phase_shift import (
     phase_shift_kernel,
 )
 
+from ..conftest import shared_data_path
+
 FS = 30000.0
-
-
-def _shared_data(folder: str) -> Path:
-    root = Path(__file__).resolve().parents[2]
-    for base in (root.parent / "shared" / "data", root.parent.parent / "shared" / "data"):
-        if (base / folder).is_dir():
-            return base / folder
-    pytest.skip(f"real data folder {folder!r} not found beside the repository (../shared/data)")
 
 
 def _band_limited(n, c, seed=0):
@@ -107,7 +99,7 @@ def test_shifts_from_probe_annotations_np1_np2_and_lf():
 
 
 def test_shifts_from_real_spikeglx_meta_files():
-    meta_dir = _shared_data("probe_metadata_samples_probeinterface") / "spikeglx"
+    meta_dir = shared_data_path("probe_metadata_samples_probeinterface") / "spikeglx"
     np1 = read_probe(meta_dir / "Noise_g0_t0.imec0.ap.meta")
     rec = from_array(np.zeros((10, 384), "int16"), sampling_frequency=30000.0, probe=np1)
     s = inter_sample_shift_from_probe(rec)
@@ -122,7 +114,7 @@ def test_shifts_from_real_spikeglx_meta_files():
 
 
 def test_phase_shift_on_real_spikeglx_noise_recording():
-    folder = _shared_data("spikeglx_noise4sam_truncated") / "Noise4Sam_g0" / "Noise4Sam_g0_imec0"
+    folder = shared_data_path("spikeglx_noise4sam_truncated") / "Noise4Sam_g0" / "Noise4Sam_g0_imec0"
     meta = folder / "Noise4Sam_g0_t0.imec0.ap.meta"
     raw = read_binary(folder / "Noise4Sam_g0_t0.imec0.ap.bin", sampling_frequency=30000.0, num_channels=385,
                       dtype="int16", gain_to_uV=2.34375)
