@@ -502,7 +502,7 @@ def _register_builtin() -> None:
         dist_name="mountainsort5",
         min_duration_s=1.0,
         extra_checks=_check_mountainsort5,
-        description="MountainSort 5 (Magland et al.), through its Python API; filtering and whitening by SpikeInterface.",
+        description="MountainSort 5 (Magland et al.), through its Python API; filtering and whitening by spkfn.preprocessing.",
         install_hint=(
             "MountainSort5 is not installed: `pip install 'spkfn[mountainsort5]'` (or `pip install mountainsort5`); "
             "with conda: `conda env create -f envs/mountainsort5.yaml`. MountainSort5 requires SpikeInterface, "

@@ -4,7 +4,7 @@ MountainSort5 takes a SpikeInterface recording object and returns a SpikeInterfa
 this runner (and only this runner) uses SpikeInterface, imported lazily: it is a dependency of
 MountainSort5 itself. SpikeInterface is used for nothing else than that hand-over: the traces are
 band-pass filtered (Butterworth, zero-phase) and whitened (ZCA, MountainSort5 expects whitened
-data, as SpikeInterface's own wrapper gives it) by small kernels here, streamed to a float32
+data, as SpikeInterface's own wrapper gives it) by spkfn.preprocessing's own steps, streamed to a float32
 binary, which SpikeInterface's ``BinaryRecordingExtractor`` opens for MountainSort5. Keeping
 SpikeInterface's part this small lets the runner work with the old SpikeInterface (0.100) that
 resolves beside zarr 3.
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from scipy.signal import butter, sosfiltfilt
 
 from ...io.binary import write_binary
 from ...io.recording import channel_locations, num_samples, scale_to_uV
@@ -109,52 +108,17 @@ def run_mountainsort5(recording: xr.DataArray, *, params: dict, folder: Path, se
 
 
 def _prepare(recording: xr.DataArray, *, params: dict, seed: int) -> xr.DataArray:
-    """Lazily filtered and whitened float32 traces (µV before whitening)."""
-    from ...preprocessing._base import lazy_transform
-    from ...preprocessing.utils import random_chunks
+    """Lazily filtered and whitened float32 traces (µV before whitening), with spkfn's own steps."""
+    from ...preprocessing import bandpass_filter, whiten
 
     fs = float(recording.attrs["sampling_frequency"])
     rec = scale_to_uV(recording, dtype="float32")
     if params["filter"]:
-        sos = butter(5, [params["freq_min_hz"], params["freq_max_hz"]], btype="bandpass", fs=fs, output="sos")
-        # The filter's response has decayed to nothing after a few periods of the low cut-off.
-        margin = min(int(np.ceil(10 * fs / params["freq_min_hz"])), num_samples(recording))
-        rec = lazy_transform(rec, _filter_kernel, margin_samples=margin, dtype="float32", step="bandpass",
-                             params={"freq_min_hz": params["freq_min_hz"], "freq_max_hz": params["freq_max_hz"]},
-                             sos=sos)
+        rec = bandpass_filter(rec, freq_min_hz=params["freq_min_hz"], freq_max_hz=params["freq_max_hz"], order=5)
     if params["whiten"]:
-        sample = random_chunks(rec, num_chunks=20, chunk_duration_s=min(0.5, 0.9 * num_samples(rec) / fs / 20),
-                               seed=seed, return_uV=False)
-        w = whitening_matrix(sample)
-        rec = lazy_transform(rec, _whiten_kernel, dtype="float32", step="whiten", params={}, w=w)
+        # global ZCA from 20 seeded chunks (shorter chunks on a short recording)
+        rec, _ = whiten(rec, num_chunks=20, chunk_duration_s=min(0.5, 0.9 * num_samples(rec) / fs / 20), seed=seed)
     return rec
-
-
-def _filter_kernel(traces: np.ndarray, *, sos: np.ndarray) -> np.ndarray:
-    return sosfiltfilt(sos, traces.astype(np.float64), axis=0).astype(np.float32)
-
-
-def _whiten_kernel(traces: np.ndarray, *, w: np.ndarray) -> np.ndarray:
-    return traces.astype(np.float32) @ w.astype(np.float32)
-
-
-def whitening_matrix(sample: np.ndarray, *, eps_rel: float = 1e-8) -> np.ndarray:
-    """ZCA whitening matrix ``W = U diag(1/sqrt(s + eps)) U^T`` of the covariance of ``sample``.
-
-    ``sample`` is ``(n_samples, n_channels)``; ``eps = eps_rel * max(s)`` keeps near-singular
-    directions finite. ``sample @ W`` has (about) identity covariance.
-
-    >>> rng = np.random.default_rng(0)
-    >>> x = rng.normal(size=(20000, 3)) @ np.array([[2.0, 0, 0], [1, 1, 0], [0, 0, 3]])
-    >>> np.allclose(np.cov((x @ whitening_matrix(x)).T), np.eye(3), atol=0.05)
-    True
-    """
-    x = np.asarray(sample, dtype=np.float64)
-    x = x - x.mean(axis=0)
-    cov = x.T @ x / max(1, x.shape[0] - 1)
-    s, u = np.linalg.eigh(cov)
-    s = np.clip(s, 0, None)
-    return (u / np.sqrt(s + eps_rel * max(s.max(), 1e-30))) @ u.T
 
 
 def _from_si_sorting(si_sorting, *, fs: float, n: int) -> xr.Dataset:
