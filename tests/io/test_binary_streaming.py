@@ -99,3 +99,116 @@ def test_write_in_batches_of_chunks(tmp_path):
     out = bandpass_filter(rec, margin_ms=1.0)  # margins cross batch boundaries
     p = write_binary(out, tmp_path / "b.bin", progress=True, n_jobs=2)
     assert np.array_equal(read_binary_folder(p).values, out.values)
+
+
+# ------------------------------------------------------------------------------------------------
+# direct (O_DIRECT) writes: page-aligned middles through a writer thread, unaligned ends buffered
+
+needs_o_direct = pytest.mark.skipif(not hasattr(__import__("os"), "O_DIRECT"), reason="O_DIRECT is Linux-only")
+
+
+@needs_o_direct
+@pytest.mark.parametrize("n_channels, chunk", [(7, 999), (384, 16384), (3, 4096 // 12)])
+def test_direct_write_same_bytes_as_buffered(tmp_path, n_channels, chunk):
+    """Unaligned channel counts and chunk edges (7 x 4 B rows), aligned ones (384 x 4 B x 16384),
+    and blocks smaller than a page: the direct file is byte for byte the buffered one."""
+    n = 3 * chunk + 123
+    x = np.random.default_rng(n_channels).normal(size=(n, n_channels)).astype("float32")
+    rec = from_array(da.from_array(x, chunks=(chunk, n_channels)), sampling_frequency=1000.0)
+    a = write_binary(rec, tmp_path / "direct.bin", direct_io=True, n_jobs=2, progress=False)
+    b = write_binary(rec, tmp_path / "buffered.bin", direct_io=False, progress=False)
+    assert a.read_bytes() == b.read_bytes() == x.tobytes()
+    assert np.array_equal(read_binary_folder(a).values, x)
+
+
+def test_direct_write_falls_back_when_refused(tmp_path, monkeypatch):
+    """A file system without O_DIRECT (the open fails, or the first write says EINVAL): written
+    through the page cache instead, same bytes."""
+    import errno
+    import os
+
+    x = np.random.default_rng(2).normal(size=(5000, 5)).astype("float32")
+    rec = from_array(da.from_array(x, chunks=(1000, 5)), sampling_frequency=1000.0)
+    real_open, real_pwrite = os.open, os.pwrite
+    direct = getattr(os, "O_DIRECT", 0)
+
+    def refusing_open(path, flags, *a):
+        if direct and flags & direct:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, *a)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    p = write_binary(rec, tmp_path / "a.bin", direct_io=True, progress=False)
+    assert p.read_bytes() == x.tobytes()
+    monkeypatch.setattr(os, "open", real_open)
+
+    if direct:
+        fds = set()
+
+        def track_open(path, flags, *a):
+            fd = real_open(path, flags, *a)
+            if flags & direct:
+                fds.add(fd)
+            return fd
+
+        def refusing_pwrite(fd, data, pos):
+            if fd in fds:
+                raise OSError(errno.EINVAL, "Invalid argument")
+            return real_pwrite(fd, data, pos)
+
+        monkeypatch.setattr(os, "open", track_open)
+        monkeypatch.setattr(os, "pwrite", refusing_pwrite)
+        p = write_binary(rec, tmp_path / "b.bin", direct_io=True, progress=False)
+        assert fds and p.read_bytes() == x.tobytes()
+
+
+@needs_o_direct
+def test_direct_write_error_is_raised_and_nothing_is_left(tmp_path, monkeypatch):
+    """A failing device write in the writer thread (disk full) reaches the caller, and the atomic
+    write leaves neither the file nor its sidecar."""
+    import errno
+    import os
+
+    x = np.ones((20000, 4), "float32")
+    rec = from_array(da.from_array(x, chunks=(1024, 4)), sampling_frequency=1000.0)
+    real_open, real_pwrite = os.open, os.pwrite
+    fds = set()
+
+    def track_open(path, flags, *a):
+        fd = real_open(path, flags, *a)
+        if flags & os.O_DIRECT:
+            fds.add(fd)
+        return fd
+
+    def full_disk(fd, data, pos):
+        if fd in fds and pos > 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, pos)
+
+    monkeypatch.setattr(os, "open", track_open)
+    monkeypatch.setattr(os, "pwrite", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_binary(rec, tmp_path / "r.bin", direct_io=True, progress=False)
+    assert not (tmp_path / "r.bin").exists() and not (tmp_path / "r.bin.json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_direct_io_default_only_for_large_outputs(tmp_path, monkeypatch):
+    """direct_io=None: O_DIRECT from DIRECT_IO_MIN_BYTES on, through the cache below."""
+    import spkfn.io.binary as binary
+
+    seen = []
+    real = binary._BinaryWriter
+
+    class Spy(real):
+        def __init__(self, *a, direct=False, **k):
+            seen.append(direct)
+            super().__init__(*a, direct=direct, **k)
+
+    monkeypatch.setattr(binary, "_BinaryWriter", Spy)
+    rec = from_array(np.zeros((100, 4), "float32"), sampling_frequency=1000.0)
+    write_binary(rec, tmp_path / "small.bin", progress=False)
+    monkeypatch.setattr(binary, "DIRECT_IO_MIN_BYTES", 100 * 4 * 4)
+    write_binary(rec, tmp_path / "large.bin", progress=False)
+    write_binary(rec, tmp_path / "forced.bin", progress=False, direct_io=False)
+    assert seen == [False, True, False]
