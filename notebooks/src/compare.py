@@ -13,7 +13,7 @@
 # %% tags=["parameters"]
 session = "demo"
 output_dir = ""            # empty: a new temporary folder
-sorting_paths = {}         # {sorter: path to sorting.zarr}; empty: the demo ground truth vs a jittered copy
+sorting_paths = {}         # {sorter: path to sorting.zarr}; empty: the native sorter on the demo session
 gt_sorting_path = ""
 gt_templates_path = ""
 recording_path = ""
@@ -41,9 +41,9 @@ from spkfn.io.read import open_recording
 from spkfn.workflow import demo, provenance
 
 if not sorting_paths:
-    d = demo.demo_session(upto="preprocess")
+    d = demo.demo_session(upto="sort")
     gt_sorting_path, gt_templates_path, recording_path = d["gt_sorting"], d["gt_templates"], d["preprocessed"]
-    sorting_paths = {"ground_truth_copy": d["gt_sorting"]}
+    sorting_paths = {"spkfn": d["sorting"]}
 out = demo.output_dir(output_dir)
 inputs = [*sorting_paths.values(), *(p for p in (gt_sorting_path, gt_templates_path) if p)]
 settings = dict(delta_ms=delta_ms, match_score=match_score, chance_score=chance_score)

@@ -14,8 +14,9 @@ from pathlib import Path
 
 __all__ = ["output_dir", "demo_session", "DEMO_GENERATOR"]
 
-#: A small, quick recording: 16 channels, 8 units, 6 s.
-DEMO_GENERATOR = {"duration_s": 6.0, "num_channels": 16, "num_units": 8, "noise_uV": 5.0}
+#: A small, quick recording: 16 channels, 8 units, 20 s (long enough for the sorter to find its
+#: clearly detectable units: 5 of 8; the other three have SNR < 4).
+DEMO_GENERATOR = {"duration_s": 20.0, "num_channels": 16, "num_units": 8, "noise_uV": 5.0}
 
 
 def output_dir(path: str | None) -> Path:
@@ -31,8 +32,11 @@ def demo_session(*, upto: str = "preprocess", seed: int = 0) -> dict:
     """Paths of a generated demo session's stage outputs, built on first use.
 
     Returns a dict with ``recording`` (generated zarr), ``gt_sorting``, ``gt_templates``,
-    ``recording_ref`` (read stage) and, when ``upto == "preprocess"``, ``preprocessed``.
+    ``recording_ref`` (read stage), ``preprocessed`` (built when ``upto`` is ``"preprocess"`` or
+    ``"sort"``) and ``sorting`` (the native sorter's result on it, built when ``upto == "sort"``).
     """
+    if upto not in ("read", "preprocess", "sort"):
+        raise ValueError(f"upto must be 'read', 'preprocess' or 'sort'; got {upto!r}.")
     from ..generate import ground_truth_recording
     from ..io import write_zarr
     from ..io.read import open_source, write_recording_ref
@@ -45,6 +49,7 @@ def demo_session(*, upto: str = "preprocess", seed: int = 0) -> dict:
         "gt_templates": root / "generate" / "templates.zarr",
         "recording_ref": root / "read" / "recording.json",
         "preprocessed": root / "preprocess" / "recording.zarr",
+        "sorting": root / "sort" / "spkfn" / "sorting.zarr",
     }
     if not (paths["recording"].exists() and paths["gt_sorting"].exists() and paths["gt_templates"].exists()):
         rec, gt, templates = ground_truth_recording(**DEMO_GENERATOR, seed=seed)
@@ -54,11 +59,16 @@ def demo_session(*, upto: str = "preprocess", seed: int = 0) -> dict:
     if not paths["recording_ref"].exists():
         rec = open_source("zarr", paths["recording"])
         write_recording_ref(rec, paths["recording_ref"], format="zarr", source_path=paths["recording"])
-    if upto == "preprocess" and not paths["preprocessed"].exists():
+    if upto in ("preprocess", "sort") and not paths["preprocessed"].exists():
         from ..preprocessing import apply_pipeline
         from .config import validate_config
 
         steps = validate_config({})["preprocess"]["steps"]
         pre = apply_pipeline(open_source("zarr", paths["recording"]), steps)
         write_zarr(pre, paths["preprocessed"], progress=False)
+    if upto == "sort" and not paths["sorting"].exists():
+        from ..sorting import run_sorter
+
+        sorting = run_sorter(open_source("zarr", paths["preprocessed"]), sorter="spkfn", seed=seed, progress=False)
+        write_zarr(sorting, paths["sorting"], progress=False)
     return {k: str(v) for k, v in paths.items()}
