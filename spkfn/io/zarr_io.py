@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..core.atomic import atomic_path
-from ..core.chunks import as_dask, progress_bar, resolve_n_jobs
+from ..core.chunks import as_dask, resolve_n_jobs, store
 
 __all__ = ["write_zarr", "read_zarr", "kind_of"]
 
@@ -90,8 +90,19 @@ def write_zarr(obj, path, *, n_jobs: int | None = None, progress: bool = True) -
             # Fixed-width unicode is not in the zarr v3 core spec yet; zarr-python reads it fine.
             warnings.filterwarnings("ignore", message=".*FixedLengthUTF32.*")
             warnings.filterwarnings("ignore", message=".*not part of the Zarr format 3.*")
-            delayed = ds.to_zarr(tmp, mode="w", compute=False, encoding=encoding, consolidated=False, zarr_format=3)
-            with progress_bar(f"write {path.name}", enabled=progress and kind == "recording"):
+            if kind == "recording":
+                # Metadata and the (numpy) channel coords now; the traces through spkfn's batched
+                # store: one scheduler call per batch of chunks, so memory and the task graph stay
+                # the same size however long the recording is (xarray's delayed write computes the
+                # whole graph at once: 1.7 GB peak for 1 min of 384 channels).
+                ds.to_zarr(tmp, mode="w", compute=False, encoding=encoding, consolidated=False, zarr_format=3)
+                import zarr
+
+                target = zarr.open_array(tmp / "traces", mode="r+", zarr_format=3)
+                store(data, target, n_jobs=n_jobs, progress=progress, desc=f"write {path.name}")
+            else:
+                delayed = ds.to_zarr(tmp, mode="w", compute=False, encoding=encoding, consolidated=False,
+                                     zarr_format=3)
                 delayed.compute(scheduler="threads", num_workers=resolve_n_jobs(n_jobs))
     return path
 

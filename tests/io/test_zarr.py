@@ -89,3 +89,15 @@ def test_store_marked_by_snakemake_reads_without_warning(tmp_path):
         warnings.simplefilter("error")
         back = read_zarr(path)
     assert back.sample_index.values.tolist() == [1, 5, 9]
+def test_recording_written_in_batches_of_chunks(tmp_path):
+    """More chunks than one store batch: the traces go to the zarr array in several scheduler
+    calls (bounded memory for long recordings); same values, same coords and attrs."""
+    from spkfn.core.chunks import STORE_BATCH_CHUNKS
+
+    n = STORE_BATCH_CHUNKS * 3 * 10 + 7
+    x = np.random.default_rng(3).normal(size=(n, 3)).astype("float32")
+    rec = from_array(da.from_array(x, chunks=(10, 3)), sampling_frequency=1000.0, t_start_s=2.5)
+    back = read_zarr(write_zarr(rec, tmp_path / "r.zarr", progress=False, n_jobs=2))
+    assert np.array_equal(back.values, x)
+    assert float(back.time.values[0]) == 2.5 and back.attrs["sampling_frequency"] == 1000.0
+    assert back.data.chunks[0][0] == 10
