@@ -68,6 +68,9 @@ def write_zarr(obj, path, *, n_jobs: int | None = None, progress: bool = True) -
         t0 = float(rec.coords["time"][:1].values[0]) if rec.sizes["time"] else 0.0  # not .values: lazy coord
         data = as_dask(rec)
         da_rec = rec.drop_vars("time").copy(data=data)
+        # Channel coords (x, y, gains, ...) are tiny: load them, so the metadata write below stores
+        # them now (a recording read from zarr has them as dask arrays, which a deferred write skips).
+        da_rec = da_rec.assign_coords({k: v.compute() for k, v in da_rec.coords.items() if k not in da_rec.dims})
         ds = da_rec.to_dataset(name="traces")
         ds.attrs = {**rec.attrs, "t_start_s": t0}
         encoding = {"traces": {"chunks": (data.chunks[0][0], data.shape[1])}}
@@ -131,6 +134,8 @@ def read_zarr(path, *, load: bool | None = None):
         from .recording import time_coordinate
 
         rec = ds["traces"]
+        # channel coords in memory (tiny); only the traces stay lazy
+        rec = rec.assign_coords({k: v.compute() for k, v in rec.coords.items() if k not in rec.dims})
         t0 = float(attrs.pop("t_start_s", 0.0))
         rec = rec.assign_coords(time_coordinate(rec.sizes["time"], sampling_frequency=attrs["sampling_frequency"], t_start_s=t0))
         rec.attrs = attrs

@@ -101,3 +101,17 @@ def test_recording_written_in_batches_of_chunks(tmp_path):
     assert np.array_equal(back.values, x)
     assert float(back.time.values[0]) == 2.5 and back.attrs["sampling_frequency"] == 1000.0
     assert back.data.chunks[0][0] == 10
+
+
+def test_recording_read_from_zarr_rewrites_its_geometry(tmp_path):
+    """A recording read back from zarr (lazy store) written again keeps its channel coords: the
+    preprocess stage writes what the read stage opened from a zarr store (regression: x, y, gains
+    were left as NaN fill values because they were lazy when the metadata was written)."""
+    x = np.random.default_rng(1).normal(size=(3000, 6)).astype("float32")
+    rec = set_probe(from_array(x, sampling_frequency=20000.0, gain_to_uV=0.25), linear_probe(num_channels=6))
+    first = read_zarr(write_zarr(rec, tmp_path / "a.zarr", progress=False))
+    second = read_zarr(write_zarr(first * 2, tmp_path / "b.zarr", progress=False, n_jobs=2))
+    for c in ("x", "y", "group", "gain_to_uV", "offset_to_uV"):
+        np.testing.assert_array_equal(second.coords[c].values, rec.coords[c].values)
+        assert not isinstance(second.coords[c].data, da.Array)  # channel coords are loaded on read
+    np.testing.assert_array_equal(second.values, 2 * x)
