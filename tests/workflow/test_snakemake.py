@@ -68,6 +68,8 @@ def test_pipeline_outputs_and_provenance(run):
     assert raw.sizes["channel"] == 8 and raw.sizes["time"] == 10 * 30000
     pre = spkfn.io.read_zarr(res / "preprocess" / "recording.zarr")
     assert pre.shape == raw.shape and pre.dtype == np.float32
+    for c in ("x", "y", "group", "gain_to_uV"):  # geometry survives read -> preprocess -> zarr
+        np.testing.assert_array_equal(pre.coords[c].values, raw.coords[c].values)
     assert [s["step"] for s in pre.attrs["preprocessing"]] == ["bandpass_filter", "common_reference"]
     used = json.loads((res / "preprocess" / "provenance.json").read_text())["params_used"]["steps"]
     assert used[0]["step"] == "bandpass_filter" and used[0]["params"]["order"] == 5  # defaults filled in
