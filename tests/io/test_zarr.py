@@ -115,3 +115,15 @@ def test_recording_read_from_zarr_rewrites_its_geometry(tmp_path):
         np.testing.assert_array_equal(second.coords[c].values, rec.coords[c].values)
         assert not isinstance(second.coords[c].data, da.Array)  # channel coords are loaded on read
     np.testing.assert_array_equal(second.values, 2 * x)
+
+
+def test_recording_with_lazy_channel_coords_is_written_with_them(tmp_path):
+    """Channel coords held as dask arrays (any lazy source, not only read_zarr) are stored, not
+    left as fill values by the deferred metadata write."""
+    x = np.random.default_rng(2).normal(size=(2000, 4)).astype("float32")
+    rec = set_probe(from_array(x, sampling_frequency=20000.0), linear_probe(num_channels=4))
+    lazy = rec.assign_coords({c: ("channel", da.from_array(rec.coords[c].values)) for c in ("x", "y", "gain_to_uV")})
+    assert isinstance(lazy.coords["y"].data, da.Array)
+    back = read_zarr(write_zarr(lazy, tmp_path / "r.zarr", progress=False))
+    for c in ("x", "y", "gain_to_uV"):
+        np.testing.assert_array_equal(back.coords[c].values, rec.coords[c].values)
